@@ -1,0 +1,1 @@
+"""Cache node, trace readers, eviction policies, replay harness and access sampler."""

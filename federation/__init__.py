@@ -1,0 +1,1 @@
+"""Federation on Flower: server and client apps, and the ``predis-fl`` command line."""

@@ -1,0 +1,1 @@
+"""Central side: ServerApp, strategies, model registry and adoption API (issues 4 and 6)."""

@@ -1,0 +1,1 @@
+"""Scenarios and reports for ``flwr run`` simulations on real traces (issue 4)."""
