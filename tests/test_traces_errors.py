@@ -17,9 +17,12 @@ from cache_core.traces import read_trace
 from tests.test_traces_formats import encode, write
 
 
-def _error(path: Path, fmt: str, **kwargs: int) -> TraceFormatError:
+def _error(path: Path, fmt: str, block_bytes: int | None = None) -> TraceFormatError:
     with pytest.raises(TraceFormatError) as info:
-        read_trace(path, fmt=fmt, **kwargs)
+        if block_bytes is None:
+            read_trace(path, fmt=fmt)
+        else:
+            read_trace(path, fmt=fmt, block_bytes=block_bytes)
     assert isinstance(info.value, CacheCoreError)
     assert str(path) in str(info.value)
     return info.value

@@ -18,6 +18,7 @@ from cache_core.prefetch.next_key import NextKeyPrefetcher
 from cache_core.prefetch.none import NoPrefetcher
 from cache_core.prefetch.reference import simulate_prefetch
 from cache_core.prefetch.registry import PREFETCHERS, make_prefetcher
+from cache_core.prefetch.scored import ScoredEvaluation, replay_scored
 from cache_core.prefetch.successor_table import SuccessorTable
 
 __all__ = [
@@ -32,11 +33,13 @@ __all__ = [
     "PrefetchCounts",
     "PrefetchEvaluation",
     "Prefetcher",
+    "ScoredEvaluation",
     "SuccessorTable",
     "UnknownPrefetcherError",
     "compiled_counts",
     "evaluate_prefetch",
     "make_prefetcher",
+    "replay_scored",
     "simulate_prefetch",
     "split_index",
 ]
