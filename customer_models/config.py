@@ -13,7 +13,17 @@ ContextMode = Literal["lstm", "none"]
 #: Confidence thresholds tried on the validation slice (probabilities that a candidate is the
 #: next request). ``inf`` means "never prefetch": the gate that keeps a useless model harmless.
 DEFAULT_THRESHOLDS: tuple[float, ...] = (
-    0.0, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, float("inf"),
+    0.0,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.3,
+    0.5,
+    float("inf"),
 )
 
 

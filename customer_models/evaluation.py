@@ -68,9 +68,7 @@ def _json_float(x: float) -> float | str:
     return x if math.isfinite(x) else ("inf" if x > 0 else "-inf")
 
 
-def choose_threshold(
-    trials: list[ThresholdTrial], tolerance: float
-) -> ThresholdTrial:
+def choose_threshold(trials: list[ThresholdTrial], tolerance: float) -> ThresholdTrial:
     """Pick the trial with the fewest prefetches among those within ``tolerance`` of the best.
 
     Ties in traffic go to the higher hit ratio. A threshold of ``inf`` (no prefetching) wins

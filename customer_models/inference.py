@@ -92,7 +92,7 @@ def rank_candidates(
     predictions = 0
     for block in featurizer.blocks(_BLOCK, n, reuse=True):
         ctx = np.concatenate([history, block.ctx_feats])
-        history = ctx[-(window - 1):].copy() if window > 1 else history
+        history = ctx[-(window - 1) :].copy() if window > 1 else history
         lo = max(block.start, score_from)
         if lo < block.stop:
             t0 = time.perf_counter()

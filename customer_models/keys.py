@@ -46,9 +46,7 @@ class KeyEncoder:
 
     def __init__(self, secret: bytes) -> None:
         if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
-            raise ModelConfigError(
-                f"the customer secret must be at least {MIN_SECRET_BYTES} bytes"
-            )
+            raise ModelConfigError(f"the customer secret must be at least {MIN_SECRET_BYTES} bytes")
         self._secret = secret
 
     def __repr__(self) -> str:
@@ -65,7 +63,13 @@ class KeyEncoder:
         """
         text = os.environ.get(SECRET_ENV)
         if text is None and path is not None:
-            text = Path(path).read_text().strip()
+            try:
+                text = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ModelConfigError(
+                    f"cannot read the customer secret file {path}: {exc.strerror}; set "
+                    f"{SECRET_ENV} or give --secret-file"
+                ) from None
         if text is None:
             raise ModelConfigError(
                 f"no customer secret: set {SECRET_ENV} to a hex string or give a secret file"
@@ -97,8 +101,10 @@ class KeyEncoder:
         new = hmac.new
         sha = hashlib.sha256
         for i, key in enumerate(keys.tolist()):
-            out[i] = int.from_bytes(new(secret, key.to_bytes(8, "little"), sha).digest()[:8],
-                                    "little") % buckets
+            out[i] = (
+                int.from_bytes(new(secret, key.to_bytes(8, "little"), sha).digest()[:8], "little")
+                % buckets
+            )
         return out
 
 

@@ -161,9 +161,7 @@ class AccessModel(nn.Module):
         """
         rows, cols = torch.nonzero(valid, as_tuple=True)
         cand, none = self.forward(windows, cand_feats[rows, cols], rows, cand_buckets[rows, cols])
-        out = torch.full(
-            (valid.shape[0], valid.shape[1] + 1), float("-inf"), dtype=cand.dtype
-        )
+        out = torch.full((valid.shape[0], valid.shape[1] + 1), float("-inf"), dtype=cand.dtype)
         out[rows, cols] = cand
         out[:, -1] = none
         return out
@@ -192,9 +190,7 @@ class AccessModel(nn.Module):
         """Replace the adapter weights; names and shapes must match exactly."""
         self._load_part(state, self.adapter_state(), "adapter")
 
-    def _load_part(
-        self, state: dict[str, Tensor], current: dict[str, Tensor], part: str
-    ) -> None:
+    def _load_part(self, state: dict[str, Tensor], current: dict[str, Tensor], part: str) -> None:
         missing = sorted(set(current) - set(state))
         extra = sorted(set(state) - set(current))
         if missing or extra:

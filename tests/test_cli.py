@@ -34,14 +34,28 @@ def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, s
 
 def test_replay_json_fields(small_trace: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(
-        capsys, "replay", "--trace", f"lines:{small_trace}", "--policy", "lru",
-        "--cache-size", "0.1", "--json",
+        capsys,
+        "replay",
+        "--trace",
+        f"lines:{small_trace}",
+        "--policy",
+        "lru",
+        "--cache-size",
+        "0.1",
+        "--json",
     )
     assert code == 0
     payload = json.loads(out)
     for field in (
-        "trace", "policy", "requests", "unique_objects", "capacity", "hits", "hit_ratio",
-        "replay_seconds", "decode_seconds",
+        "trace",
+        "policy",
+        "requests",
+        "unique_objects",
+        "capacity",
+        "hits",
+        "hit_ratio",
+        "replay_seconds",
+        "decode_seconds",
     ):
         assert field in payload
     assert payload["requests"] == 5_000
@@ -54,8 +68,19 @@ def test_replay_max_requests_and_format_flag(
     small_trace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run_cli(
-        capsys, "replay", "--trace", str(small_trace), "--format", "lines", "--policy", "fifo",
-        "--cache-size", "50", "--max-requests", "1000", "--json",
+        capsys,
+        "replay",
+        "--trace",
+        str(small_trace),
+        "--format",
+        "lines",
+        "--policy",
+        "fifo",
+        "--cache-size",
+        "50",
+        "--max-requests",
+        "1000",
+        "--json",
     )
     assert code == 0
     payload = json.loads(out)
@@ -65,8 +90,14 @@ def test_replay_max_requests_and_format_flag(
 
 def test_replay_human_output(small_trace: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(
-        capsys, "replay", "--trace", f"lines:{small_trace}", "--policy", "belady",
-        "--cache-size", "20",
+        capsys,
+        "replay",
+        "--trace",
+        f"lines:{small_trace}",
+        "--policy",
+        "belady",
+        "--cache-size",
+        "20",
     )
     assert code == 0
     assert "hit ratio" in out
@@ -77,7 +108,12 @@ def test_replay_rejects_bad_cache_size(
     small_trace: Path, capsys: pytest.CaptureFixture[str], size: str
 ) -> None:
     code, out, err = run_cli(
-        capsys, "replay", "--trace", f"lines:{small_trace}", "--policy", "lru",
+        capsys,
+        "replay",
+        "--trace",
+        f"lines:{small_trace}",
+        "--policy",
+        "lru",
         f"--cache-size={size}",
     )
     assert code == 2
@@ -88,8 +124,14 @@ def test_replay_rejects_bad_cache_size(
 
 def test_replay_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(
-        capsys, "replay", "--trace", f"lines:{tmp_path / 'nope.txt'}", "--policy", "lru",
-        "--cache-size", "10",
+        capsys,
+        "replay",
+        "--trace",
+        f"lines:{tmp_path / 'nope.txt'}",
+        "--policy",
+        "lru",
+        "--cache-size",
+        "10",
     )
     assert code == 2
     assert "nope.txt" in err and len(err.strip().splitlines()) == 1
@@ -143,8 +185,19 @@ def test_unknown_format_flag_is_one_line_error(
     small_trace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["replay", "--trace", str(small_trace), "--format", "nope", "--policy", "lru",
-              "--cache-size", "10"])
+        main(
+            [
+                "replay",
+                "--trace",
+                str(small_trace),
+                "--format",
+                "nope",
+                "--policy",
+                "lru",
+                "--cache-size",
+                "10",
+            ]
+        )
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("predis-fl: error:") and "nope" in err
@@ -160,16 +213,37 @@ def _predis_fl() -> list[str]:
 
 def test_console_script_runs_as_a_process(small_trace: Path) -> None:
     proc = subprocess.run(
-        [*_predis_fl(), "replay", "--trace",
-         f"lines:{small_trace}", "--policy", "sieve", "--cache-size", "0.05", "--json"],
-        capture_output=True, text=True, check=False,
+        [
+            *_predis_fl(),
+            "replay",
+            "--trace",
+            f"lines:{small_trace}",
+            "--policy",
+            "sieve",
+            "--cache-size",
+            "0.05",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["policy"] == "sieve"
     bad = subprocess.run(
-        [*_predis_fl(), "replay", "--trace",
-         f"lines:{small_trace}", "--policy", "lru", "--cache-size", "0"],
-        capture_output=True, text=True, check=False,
+        [
+            *_predis_fl(),
+            "replay",
+            "--trace",
+            f"lines:{small_trace}",
+            "--policy",
+            "lru",
+            "--cache-size",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert bad.returncode == 2
     assert bad.stderr.startswith("predis-fl: error:")

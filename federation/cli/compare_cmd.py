@@ -70,8 +70,7 @@ def run(args: argparse.Namespace) -> int:
         missing = [n for n in args.trace if n not in by_name]
         if missing:
             raise TraceNotFoundError(
-                f"unknown bundled trace(s) {', '.join(missing)}; "
-                f"available: {', '.join(by_name)}"
+                f"unknown bundled trace(s) {', '.join(missing)}; available: {', '.join(by_name)}"
             )
         selected = [by_name[n] for n in args.trace]
     else:

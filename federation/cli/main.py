@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from cache_core.errors import CacheCoreError
-from federation.cli import compare_cmd, replay_cmd
+from federation.cli import compare_cmd, evaluate_cmd, replay_cmd, train_cmd
 
 _log = logging.getLogger("predis_fl")
 
-_COMMANDS = (replay_cmd, compare_cmd)
+_COMMANDS = (replay_cmd, compare_cmd, train_cmd, evaluate_cmd)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,12 +74,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args))
-    except CacheCoreError as exc:
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
         sys.stderr.write(f"predis-fl: error: {_one_line(exc)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("predis-fl: interrupted\n")
         return 130
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` reports bad input (shown as one line) rather than a bug."""
+    if isinstance(exc, CacheCoreError):
+        return True
+    models = sys.modules.get("customer_models")  # imported only by the commands that use it
+    return models is not None and isinstance(exc, models.CustomerModelError)
 
 
 def _one_line(exc: BaseException) -> str:
