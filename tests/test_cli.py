@@ -247,3 +247,41 @@ def test_console_script_runs_as_a_process(small_trace: Path) -> None:
     )
     assert bad.returncode == 2
     assert bad.stderr.startswith("predis-fl: error:")
+
+
+def _fake_root(tmp_path: Path) -> Path:
+    root = tmp_path / "traces"
+    (root / "lirs").mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    keys = rng.zipf(1.2, size=4_000) % 500
+    (root / "lirs" / "multi3.trace.gz").write_bytes(
+        gzip.compress("".join(f"{k}\r\n" for k in keys).encode())
+    )
+    return root
+
+
+def test_compare_json_over_bundled_traces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _fake_root(tmp_path)
+    code, out, _ = run_cli(
+        capsys, "compare", "--traces-root", str(root), "--policy", "lru", "--policy", "belady",
+        "--cache-size", "0.1", "--json",
+    )
+    assert code == 0
+    rows = json.loads(out)["results"]
+    assert {r["policy"] for r in rows} == {"lru", "belady"}
+    assert {r["trace"] for r in rows} == {"lirs/multi3"}
+    by = {r["policy"]: r for r in rows}
+    assert by["belady"]["hits"] >= by["lru"]["hits"] > 0
+
+
+def test_compare_table_and_unknown_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _fake_root(tmp_path)
+    code, out, _ = run_cli(capsys, "compare", "--traces-root", str(root))
+    assert code == 0
+    assert "lirs/multi3" in out and "s3fifo" in out
+    code, _, err = run_cli(capsys, "compare", "--traces-root", str(root), "--trace", "x/y")
+    assert code == 2 and "x/y" in err

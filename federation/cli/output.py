@@ -17,8 +17,12 @@ from cache_core.traces import parse_trace_spec, read_trace
 
 
 def stdout_console() -> Console:
-    """Return a console writing human-readable output to stdout."""
-    return Console(highlight=False)
+    """Return a console writing human-readable output to stdout.
+
+    When stdout is not a terminal (a pipe, a log file) tables are laid out 140 columns wide
+    instead of rich's default 80, so rows are not wrapped.
+    """
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
 
 def stderr_console() -> Console:
