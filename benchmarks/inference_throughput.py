@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import sys
 import time
@@ -34,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from cache_core.trace import Trace
 from cache_core.traces import bundled_traces, read_trace
@@ -86,8 +88,11 @@ def load(name: str, max_requests: int) -> Trace:
 
 
 def rank_once(
-    model: AccessModel, trace: Trace, buckets: np.ndarray[Any, np.dtype[np.int64]],
-    config: TrainConfig, stop: int | None = None,
+    model: AccessModel,
+    trace: Trace,
+    buckets: NDArray[np.int64],
+    config: TrainConfig,
+    stop: int | None = None,
 ) -> RankedCandidates:
     """Rank every request of ``trace`` (up to ``stop``) with a fresh featurizer.
 
@@ -116,7 +121,7 @@ def rank_once(
 def bench_threads(
     model: AccessModel,
     trace: Trace,
-    buckets: np.ndarray[Any, np.dtype[np.int64]],
+    buckets: NDArray[np.int64],
     config: TrainConfig,
     threads: int,
     repeats: int,
@@ -161,7 +166,7 @@ def bench_threads(
 def bench_cuda(
     model: AccessModel,
     trace: Trace,
-    buckets: np.ndarray[Any, np.dtype[np.int64]],
+    buckets: NDArray[np.int64],
     config: TrainConfig,
     repeats: int,
 ) -> dict[str, Any]:
@@ -180,8 +185,10 @@ def bench_cuda(
         ``available`` and either the timings or the error and :data:`CUDA_NOTE`.
     """
     if not torch.cuda.is_available():
-        return {"available": False, "note": "torch.cuda.is_available() is False on this machine; "
-                + CUDA_NOTE}
+        return {
+            "available": False,
+            "note": "torch.cuda.is_available() is False on this machine; " + CUDA_NOTE,
+        }
     import copy
 
     gpu_model = copy.deepcopy(model).to("cuda")
@@ -251,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(
             f"{'cpu':8} {r['threads']:7d} {r['predictions']:11,d} "
-            f"{r['end_to_end_predictions_per_s']:14,.0f} {r['model_only_predictions_per_s']:14,.0f} "
+            f"{r['end_to_end_predictions_per_s']:14,.0f} "
+            f"{r['model_only_predictions_per_s']:14,.0f} "
             f"{r['featurize_seconds']:11.2f} {r['model_seconds']:8.2f}",
             file=sys.stderr,
         )
@@ -271,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "cpu_count": __import__("os").cpu_count(),
+            "cpu_count": os.cpu_count(),
         },
         "versions": {"torch": torch.__version__, "numpy": np.__version__},
         "settings": {
