@@ -100,6 +100,10 @@ class TrainConfig:
         Prefetches per request allowed when choosing the threshold (as in evaluation).
     thresholds
         Confidence thresholds tried on the validation slice.
+    label_horizon
+        A candidate counts as a positive when it is requested within this many requests
+        (1: next-key prediction). Longer horizons favour candidates that will be used before
+        eviction over the single next key.
     hit_tolerance
         Among thresholds whose validation hit ratio is within this of the best, the one with
         the fewest prefetches is chosen (prefetch traffic is not free).
@@ -119,6 +123,7 @@ class TrainConfig:
     degree: int = 2
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS
     hit_tolerance: float = 0.001
+    label_horizon: int = 1
     featurizer: FeaturizerConfig = field(default_factory=FeaturizerConfig)
 
     def __post_init__(self) -> None:
@@ -128,7 +133,15 @@ class TrainConfig:
             raise ModelConfigError(
                 f"validation_fraction must be in (0, 1), got {self.validation_fraction}"
             )
-        for name in ("max_samples", "batch_size", "max_epochs", "patience", "threads", "degree"):
+        for name in (
+            "max_samples",
+            "batch_size",
+            "max_epochs",
+            "patience",
+            "threads",
+            "degree",
+            "label_horizon",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ModelConfigError(f"{name} must be a positive integer, got {value!r}")

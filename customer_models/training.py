@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.nn import functional
 
 from cache_core.trace import Trace
 from customer_models.config import ModelConfig, TrainConfig
@@ -117,7 +116,14 @@ def train_model(
 
     buckets = bucket_of_ids(encoder, trace.dense_ids, trace.keys, model_config.adapter_buckets)
     featurizer = CandidateFeaturizer(trace, config=train_config.featurizer)
-    examples, ctx = collect_examples(featurizer, last, selected, buckets)
+    examples, ctx = collect_examples(
+        featurizer,
+        last,
+        selected,
+        buckets,
+        horizon=train_config.label_horizon,
+        label_stop=train_end,
+    )
     history = ContextHistory(ctx, model_config.window)
     is_val = examples.positions >= val_start
     train_idx = np.flatnonzero(~is_val)
@@ -168,9 +174,19 @@ def train_model(
 def _loss(
     model: AccessModel, examples: Examples, index: np.ndarray, history: ContextHistory
 ) -> torch.Tensor:
-    windows, feats, buckets, valid, target = examples.batch(index, history)
+    windows, feats, buckets, valid, positive = examples.batch(index, history)
     logits = model.padded_logits(windows, feats, buckets, valid)
-    return functional.cross_entropy(logits, target)
+    return multi_positive_loss(logits, positive)
+
+
+def multi_positive_loss(logits: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """Mean of ``-log`` of the probability mass on the positive columns.
+
+    With exactly one positive per row this is the usual cross-entropy.
+    """
+    everything = torch.logsumexp(logits, dim=1)
+    on_positive = torch.logsumexp(logits.masked_fill(~positive, float("-inf")), dim=1)
+    return (everything - on_positive).mean()
 
 
 @torch.no_grad()

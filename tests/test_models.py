@@ -250,3 +250,49 @@ def test_featurizer_config_round_trips_through_the_manifest(
     cfg = replace(FeaturizerConfig(), width1=12)
     save_model(tmp_path / "m", model, featurizer=cfg, encoder=encoder)
     assert load_model(tmp_path / "m").featurizer == cfg
+
+
+def test_multi_positive_loss_is_cross_entropy_for_one_positive() -> None:
+    from torch.nn import functional
+
+    from customer_models.training import multi_positive_loss
+
+    logits = torch.randn(6, 5)
+    target = torch.tensor([0, 4, 2, 1, 3, 4])
+    positive = functional.one_hot(target, 5).bool()
+    assert torch.allclose(
+        multi_positive_loss(logits, positive), functional.cross_entropy(logits, target)
+    )
+
+
+@pytest.mark.parametrize("horizon", [1, 4])
+def test_labels_never_look_past_the_training_part(trace: Trace, horizon: int) -> None:
+    from customer_models import bucket_of_ids
+    from customer_models.dataset import collect_examples
+
+    encoder = KeyEncoder(SECRET)
+    buckets = bucket_of_ids(encoder, trace.dense_ids, trace.keys, 64)
+    stop = 5_000
+    fz = CandidateFeaturizer(trace)
+    selected = np.ones(stop, dtype=np.bool_)
+    examples, _ = collect_examples(fz, stop, selected, buckets, horizon=horizon, label_stop=stop)
+    ids = trace.dense_ids
+    fz2 = CandidateFeaturizer(trace)
+    block = fz2.block(0, stop)
+    for row, t in enumerate(examples.positions[:2000]):
+        cands = block.cand_ids[t]
+        future = {int(ids[t + h]) for h in range(1, horizon + 1) if t + h < stop}
+        expected = [int(c) in future for c in cands if c >= 0]
+        got = examples.positive[row, : len(expected)].tolist()
+        assert got == expected
+        assert examples.positive[row, -1] == (not any(expected))
+
+
+def test_longer_label_horizon_trains(trace: Trace) -> None:
+    encoder = KeyEncoder(SECRET)
+    config = replace(FAST, label_horizon=4)
+    model, _ = train_model(trace, encoder, ModelConfig(), config)
+    result = evaluate_model(trace, 100, model, encoder, config)
+    assert 0.0 <= result.hit_ratio <= 1.0
+    with pytest.raises(ModelConfigError):
+        TrainConfig(label_horizon=0)
