@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,7 +70,10 @@ def rank_candidates(
     Parameters
     ----------
     model
-        The model (put in eval mode here).
+        The model (put in eval mode here). Inference runs on the model's device: move the
+        model to a CUDA device (``model.to("cuda")``) to rank on the GPU; inputs are copied
+        there block by block and the ranked candidates come back to the CPU. The CPU path is
+        the reference; the GPU gives the same ranking up to float rounding.
     featurizer
         A fresh featurizer over the customer's trace (position 0).
     bucket_of_id
@@ -111,6 +115,12 @@ def rank_candidates(
     )
 
 
+def _to(array: NDArray[Any], device: torch.device) -> torch.Tensor:
+    """Wrap ``array`` as a tensor on ``device`` (no copy on the CPU)."""
+    tensor = torch.from_numpy(array)
+    return tensor if device.type == "cpu" else tensor.to(device, non_blocking=True)
+
+
 def _score_block(
     model: AccessModel,
     block: CandidateBlock,
@@ -124,6 +134,7 @@ def _score_block(
     start, stop = block.start, block.stop
     cand_ids, cand_feats = block.cand_ids, block.cand_feats
     window = model.config.window
+    device = next(model.parameters()).device
     windows_all = np.lib.stride_tricks.sliding_window_view(ctx, window, axis=0)
     # sliding_window_view puts the window axis last: [rows, F, W] -> [rows, W, F].
     for a in range(lo - start, stop - start, _SUB):
@@ -131,14 +142,15 @@ def _score_block(
         ids = cand_ids[a:b]
         valid = ids >= 0
         rows, cols = np.nonzero(valid)
-        win = torch.from_numpy(np.ascontiguousarray(windows_all[a:b].transpose(0, 2, 1)))
-        feats = torch.from_numpy(cand_feats[a:b][rows, cols])
-        buckets = torch.from_numpy(bucket_of_id[ids[rows, cols]])
-        cand_logit, none_logit = model(win, feats, torch.from_numpy(rows), buckets)
-        logits = torch.full((b - a, ids.shape[1] + 1), float("-inf"))
-        logits[rows, cols] = cand_logit
+        win = _to(np.ascontiguousarray(windows_all[a:b].transpose(0, 2, 1)), device)
+        feats = _to(cand_feats[a:b][rows, cols], device)
+        buckets = _to(bucket_of_id[ids[rows, cols]], device)
+        row_t, col_t = _to(rows, device), _to(cols, device)
+        cand_logit, none_logit = model(win, feats, row_t, buckets)
+        logits = torch.full((b - a, ids.shape[1] + 1), float("-inf"), device=device)
+        logits[row_t, col_t] = cand_logit
         logits[:, -1] = none_logit
-        probs = torch.softmax(logits, dim=1)[:, :-1].numpy()
+        probs = torch.softmax(logits, dim=1)[:, :-1].cpu().numpy()
         probs[~valid] = -np.inf
         k = min(KEEP, probs.shape[1])
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]

@@ -296,3 +296,20 @@ def test_longer_label_horizon_trains(trace: Trace) -> None:
     assert 0.0 <= result.hit_ratio <= 1.0
     with pytest.raises(ModelConfigError):
         TrainConfig(label_horizon=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_ranking_matches_cpu(trained: tuple[AccessModel, KeyEncoder], trace: Trace) -> None:
+    import copy
+
+    from customer_models import bucket_of_ids
+
+    model, encoder = trained
+    buckets = bucket_of_ids(encoder, trace.dense_ids, trace.keys, model.config.adapter_buckets)
+    cpu = rank_candidates(model, CandidateFeaturizer(trace), buckets)
+    gpu_model = copy.deepcopy(model).to("cuda")
+    gpu = rank_candidates(gpu_model, CandidateFeaturizer(trace), buckets)
+    assert np.allclose(cpu.probs, gpu.probs, atol=1e-4, equal_nan=True)
+    agree = (cpu.cand_ids[:, 0] == gpu.cand_ids[:, 0]).mean()
+    assert agree > 0.999
