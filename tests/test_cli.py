@@ -265,8 +265,17 @@ def test_compare_json_over_bundled_traces(
 ) -> None:
     root = _fake_root(tmp_path)
     code, out, _ = run_cli(
-        capsys, "compare", "--traces-root", str(root), "--policy", "lru", "--policy", "belady",
-        "--cache-size", "0.1", "--json",
+        capsys,
+        "compare",
+        "--traces-root",
+        str(root),
+        "--policy",
+        "lru",
+        "--policy",
+        "belady",
+        "--cache-size",
+        "0.1",
+        "--json",
     )
     assert code == 0
     rows = json.loads(out)["results"]

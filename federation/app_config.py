@@ -1,0 +1,336 @@
+"""The Flower app's run configuration, read once into a frozen, validated dataclass.
+
+Both apps read the same ``[tool.flwr.app.config]`` table (``context.run_config``, possibly
+overridden with ``flwr run --run-config``) through :meth:`FederationConfig.from_run_config` once
+per entry-point call; nothing else in :mod:`federation` looks up run-config keys. Unknown keys
+are refused, so a typo fails the run at its start instead of being silently ignored.
+
+The module also fixes the message contract shared by the ServerApp and the ClientApp: the
+record names of train/evaluate messages and the metric names of the replies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from customer_models import ModelConfig
+
+StrategyName = Literal["fedavg", "fedadam", "fedprox"]
+RobustName = Literal["none", "trimmed-mean", "krum"]
+ScenarioName = Literal["synthetic"]
+
+# --- message contract ---------------------------------------------------------------------------
+
+#: ArrayRecord of a train/evaluate instruction and of a train reply: the shared base only.
+ARRAYS_KEY = "arrays"
+#: ConfigRecord of an instruction (server round, FedProx's ``proximal-mu``).
+CONFIG_KEY = "config"
+#: MetricRecord of a reply.
+METRICS_KEY = "metrics"
+#: ConfigRecord of a reply saying whether the client trained, and why not.
+STATUS_KEY = "status"
+#: Status values of :data:`STATUS_KEY` (``{"code": ..., "reason": ...}``).
+STATUS_OK = "ok"
+STATUS_INSUFFICIENT_DATA = "insufficient-data"
+STATUS_BUDGET_EXHAUSTED = "privacy-budget-exhausted"
+#: Weight of a reply in aggregation (FedAvg's ``weighted_by_key``).
+NUM_EXAMPLES = "num-examples"
+#: Metrics every successful train reply carries (and nothing else).
+TRAIN_METRICS = (NUM_EXAMPLES, "local-steps", "train-loss", "epsilon")
+#: Metrics every evaluate reply carries (and nothing else).
+EVALUATE_METRICS = (NUM_EXAMPLES, "eval-loss")
+
+
+class FederationConfigError(ValueError):
+    """A run-config value is missing, unknown, of the wrong type or out of range."""
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """Differential-privacy settings (the trainers and wrappers that use them come with DP).
+
+    Attributes
+    ----------
+    sample_level
+        Train with DP-SGD on each client (run config ``dp-sample-level``).
+    target_epsilon, delta
+        The per-customer budget ``(ε, δ)`` accounted across all rounds
+        (``dp-target-epsilon``, ``dp-delta``).
+    max_grad_norm
+        Per-example gradient clip of DP-SGD (``dp-max-grad-norm``).
+    client_level
+        Clip and noise each client's update of the shared base (``dp-client-level``).
+    client_clip
+        Update-norm clip of client-level DP (``dp-client-clip``).
+    client_noise
+        Noise multiplier of client-level DP (``dp-client-noise``).
+    """
+
+    sample_level: bool = False
+    target_epsilon: float = 8.0
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+    client_level: bool = False
+    client_clip: float = 1.0
+    client_noise: float = 1.0
+
+    def __post_init__(self) -> None:
+        _positive("dp-target-epsilon", self.target_epsilon)
+        if not 0.0 < self.delta < 1.0:
+            raise FederationConfigError(f"dp-delta must be in (0, 1), got {self.delta}")
+        _positive("dp-max-grad-norm", self.max_grad_norm)
+        _positive("dp-client-clip", self.client_clip)
+        if not self.client_noise >= 0.0:
+            raise FederationConfigError(f"dp-client-noise must be >= 0, got {self.client_noise}")
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """Everything a federated run is configured with (see :data:`RUN_CONFIG_KEYS`).
+
+    Attributes
+    ----------
+    num_server_rounds
+        Total rounds of the run; a resumed run carries on up to this round.
+    fraction_train, min_train_nodes, min_available_nodes
+        Client sampling per round (as Flower's ``FedAvg``).
+    fraction_evaluate, min_evaluate_nodes
+        Federated evaluation sampling (``fraction-evaluate = 0`` skips it).
+    round_timeout
+        Seconds the server waits for replies in a round.
+    local_epochs, local_steps
+        Local training per round: ``local_epochs`` passes over the customer's training
+        examples, stopped early after ``local_steps`` optimizer steps when ``local_steps > 0``.
+    batch_size, learning_rate
+        Local optimiser settings.
+    max_samples, min_examples
+        Training positions drawn from a customer's training part, and the fewest training
+        examples a client trains on (fewer → it replies ``insufficient-data``).
+    label_horizon
+        A candidate is a positive if requested within this many requests (1: next request).
+    strategy
+        ``fedavg``, ``fedadam`` or ``fedprox``.
+    proximal_mu
+        FedProx's proximal weight.
+    server_learning_rate
+        FedAdam's server learning rate ``eta``.
+    robust_aggregation
+        ``none`` (the strategy's weighted mean), ``trimmed-mean`` or ``krum``.
+    trim_fraction
+        β of the coordinate-wise trimmed mean: the share cut at *each* end.
+    krum_byzantine
+        f of Krum: the number of Byzantine clients tolerated.
+    clip_bound
+        Expected bound on a client's update norm ``‖w_client - w_global‖₂`` (0: no screening).
+    norm_screen_factor
+        A reply whose update norm exceeds ``norm_screen_factor × clip_bound`` is left out.
+    checkpoint_dir
+        Where each round's merged base is saved (empty: no checkpoints).
+    resume
+        Start from the last round saved in ``checkpoint_dir``.
+    seed
+        Seeds the initial base and the clients' sampling and shuffling.
+    scenario
+        Where customers' data comes from (``synthetic`` for now).
+    synthetic_requests, synthetic_seed
+        Length of each synthetic customer's trace and the scenario's seed.
+    model
+        Shape of the access model (``model-*`` and ``adapter-*`` keys).
+    privacy
+        DP settings (``dp-*`` keys).
+    """
+
+    num_server_rounds: int = 3
+    fraction_train: float = 1.0
+    min_train_nodes: int = 2
+    min_available_nodes: int = 2
+    fraction_evaluate: float = 0.0
+    min_evaluate_nodes: int = 2
+    round_timeout: float = 3600.0
+    local_epochs: int = 1
+    local_steps: int = 50
+    batch_size: int = 256
+    learning_rate: float = 3e-3
+    max_samples: int = 20_000
+    min_examples: int = 64
+    label_horizon: int = 1
+    strategy: StrategyName = "fedavg"
+    proximal_mu: float = 0.01
+    server_learning_rate: float = 0.1
+    robust_aggregation: RobustName = "none"
+    trim_fraction: float = 0.1
+    krum_byzantine: int = 0
+    clip_bound: float = 0.0
+    norm_screen_factor: float = 10.0
+    checkpoint_dir: str = ""
+    resume: bool = False
+    seed: int = 0
+    scenario: ScenarioName = "synthetic"
+    synthetic_requests: int = 20_000
+    synthetic_seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+
+    def __post_init__(self) -> None:
+        for name in (
+            "num_server_rounds",
+            "min_train_nodes",
+            "min_available_nodes",
+            "local_epochs",
+            "batch_size",
+            "max_samples",
+            "min_examples",
+            "label_horizon",
+            "synthetic_requests",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise FederationConfigError(
+                    f"{_key(name)} must be a positive integer, got {value!r}"
+                )
+        for name in ("local_steps", "krum_byzantine", "min_evaluate_nodes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise FederationConfigError(f"{_key(name)} must be an integer >= 0, got {value!r}")
+        if not 0.0 < self.fraction_train <= 1.0:
+            raise FederationConfigError(
+                f"fraction-train must be in (0, 1], got {self.fraction_train}"
+            )
+        if not 0.0 <= self.fraction_evaluate <= 1.0:
+            raise FederationConfigError(
+                f"fraction-evaluate must be in [0, 1], got {self.fraction_evaluate}"
+            )
+        for name in (
+            "round_timeout",
+            "learning_rate",
+            "server_learning_rate",
+            "norm_screen_factor",
+        ):
+            _positive(_key(name), getattr(self, name))
+        if not (math.isfinite(self.proximal_mu) and self.proximal_mu >= 0.0):
+            raise FederationConfigError(f"proximal-mu must be >= 0, got {self.proximal_mu}")
+        if not (math.isfinite(self.clip_bound) and self.clip_bound >= 0.0):
+            raise FederationConfigError(f"clip-bound must be >= 0, got {self.clip_bound}")
+        if not 0.0 <= self.trim_fraction < 0.5:
+            raise FederationConfigError(
+                f"trim-fraction must be in [0, 0.5), got {self.trim_fraction}"
+            )
+        _choice("strategy", self.strategy, StrategyName)
+        _choice("robust-aggregation", self.robust_aggregation, RobustName)
+        _choice("scenario", self.scenario, ScenarioName)
+        if self.resume and not self.checkpoint_dir:
+            raise FederationConfigError("resume = true needs a checkpoint-dir to resume from")
+
+    @classmethod
+    def from_run_config(cls, run_config: Mapping[str, Any]) -> FederationConfig:
+        """Read a Flower run config (kebab-case keys, see :data:`RUN_CONFIG_KEYS`).
+
+        Parameters
+        ----------
+        run_config
+            ``context.run_config``, or any mapping of run-config keys to values; keys not
+            given keep their defaults.
+
+        Raises
+        ------
+        FederationConfigError
+            If a key is unknown or a value has the wrong type or range.
+        """
+        unknown = sorted(set(run_config) - set(RUN_CONFIG_KEYS))
+        if unknown:
+            raise FederationConfigError(
+                f"unknown run-config keys {unknown}; known keys are {sorted(RUN_CONFIG_KEYS)}"
+            )
+        groups: dict[str, dict[str, Any]] = {"": {}, "model": {}, "privacy": {}}
+        for key, value in run_config.items():
+            group, attr = RUN_CONFIG_KEYS[key]
+            groups[group][attr] = _coerce(key, value, _FIELD_TYPES[(group, attr)])
+        try:
+            model = ModelConfig(**groups["model"])
+        except ValueError as exc:
+            raise FederationConfigError(f"bad model settings: {exc}") from None
+        return cls(**groups[""], model=model, privacy=PrivacySettings(**groups["privacy"]))
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> FederationConfig:
+        """Return a copy with some run-config keys replaced (validated like the originals)."""
+        return FederationConfig.from_run_config({**self.to_run_config(), **overrides})
+
+    def to_run_config(self) -> dict[str, Any]:
+        """Return every setting under its run-config key (the inverse of ``from_run_config``)."""
+        out: dict[str, Any] = {}
+        for key, (group, attr) in RUN_CONFIG_KEYS.items():
+            owner = self if not group else getattr(self, group)
+            out[key] = getattr(owner, attr)
+        return out
+
+
+def _key(attr: str) -> str:
+    return attr.replace("_", "-")
+
+
+def _positive(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0.0):
+        raise FederationConfigError(f"{name} must be a positive number, got {value!r}")
+
+
+def _choice(name: str, value: str, literal: Any) -> None:
+    allowed = get_args(literal)
+    if value not in allowed:
+        raise FederationConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    """Check one run-config value against its field type (ints are accepted for floats)."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(value, str):
+        return value
+    raise FederationConfigError(
+        f"run-config key {key} must be a {kind.__name__}, got {value!r} ({type(value).__name__})"
+    )
+
+
+def _run_config_keys() -> dict[str, tuple[str, str]]:
+    keys: dict[str, tuple[str, str]] = {}
+    for f in dataclasses.fields(FederationConfig):
+        if f.name not in ("model", "privacy"):
+            keys[_key(f.name)] = ("", f.name)
+    for f in dataclasses.fields(ModelConfig):
+        prefix = "" if f.name.startswith("adapter_") else "model-"
+        keys[prefix + _key(f.name)] = ("model", f.name)
+    for f in dataclasses.fields(PrivacySettings):
+        keys["dp-" + _key(f.name)] = ("privacy", f.name)
+    return keys
+
+
+def _field_types() -> dict[tuple[str, str], type]:
+    defaults: dict[tuple[str, str], type] = {}
+    for group, obj in (
+        ("", FederationConfig()),
+        ("model", ModelConfig()),
+        ("privacy", PrivacySettings()),
+    ):
+        for f in dataclasses.fields(obj):
+            defaults[(group, f.name)] = type(getattr(obj, f.name))
+    return defaults
+
+
+#: Run-config key → ``(group, attribute)``; group ``""`` is :class:`FederationConfig` itself,
+#: ``"model"`` its :class:`~customer_models.ModelConfig`, ``"privacy"`` its
+#: :class:`PrivacySettings`. Model keys are ``model-hidden``, ``model-window``,
+#: ``model-scorer-hidden``, ``model-context``, ``adapter-buckets``, ``adapter-rank``; DP keys
+#: are ``dp-sample-level``, ``dp-target-epsilon``, ``dp-delta``, ``dp-max-grad-norm``,
+#: ``dp-client-level``, ``dp-client-clip``, ``dp-client-noise``.
+RUN_CONFIG_KEYS: dict[str, tuple[str, str]] = _run_config_keys()
+_FIELD_TYPES: dict[tuple[str, str], type] = _field_types()

@@ -1,0 +1,67 @@
+"""The ClientApp (thin): read the run config once per message and hand over to the handlers.
+
+``flwr run`` loads :data:`app`; tests and in-process simulations build their own with
+:func:`make_client_app`, run-config overrides and, optionally, another data source.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from flwr.app import Context, Message
+from flwr.clientapp import ClientApp
+
+from federation.app_config import FederationConfig
+from federation.client.customer_data import CustomerDataSource, make_data_source
+from federation.client.message_handlers import handle_evaluate, handle_train
+from federation.client.trainers import make_local_trainer
+
+
+def make_client_app(
+    overrides: Mapping[str, Any] | None = None, *, data_source: CustomerDataSource | None = None
+) -> ClientApp:
+    """Build a ClientApp.
+
+    Parameters
+    ----------
+    overrides
+        Run-config keys that replace those of the run.
+    data_source
+        Where customers' traces come from (default: the run config's scenario).
+    """
+    app = ClientApp()
+    extra = dict(overrides or {})
+
+    def _config(context: Context) -> FederationConfig:
+        torch.set_num_threads(1)
+        _log_through_flower()
+        return FederationConfig.from_run_config({**context.run_config, **extra})
+
+    @app.train()
+    def train(message: Message, context: Context) -> Message:
+        config = _config(context)
+        source = data_source or make_data_source(config)
+        return handle_train(message, context, config, source, make_local_trainer(config))
+
+    @app.evaluate()
+    def evaluate(message: Message, context: Context) -> Message:
+        config = _config(context)
+        return handle_evaluate(message, context, config, data_source or make_data_source(config))
+
+    return app
+
+
+#: The ClientApp ``flwr run`` loads (``clientapp = "federation.client.client_app:app"``).
+app = make_client_app()
+
+
+def _log_through_flower() -> None:
+    """Send :mod:`federation` log records to Flower's handlers (once), so a run's log shows them."""
+    ours = logging.getLogger("federation")
+    if not ours.handlers:
+        for handler in logging.getLogger("flwr").handlers:
+            ours.addHandler(handler)
+        ours.setLevel(logging.INFO)

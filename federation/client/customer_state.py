@@ -1,0 +1,102 @@
+"""What a customer keeps between rounds, in the ClientApp's persistent ``context.state``.
+
+Everything is stored as Flower records (no pickle):
+
+* ``customer-secret`` (ConfigRecord): the customer's key-hashing secret, generated on first use
+  and never sent anywhere; in deployment the agent's store supplies it instead.
+* ``adapter`` (ArrayRecord): the customer's adapter weights by stable name.
+* ``client-progress`` (ConfigRecord): rounds trained, local steps taken, the last round.
+* ``trainer-state`` (ConfigRecord): the local trainer's state (the DP ledger, once wired).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, RecordDict
+
+from customer_models import KeyEncoder
+
+SECRET_KEY = "customer-secret"
+ADAPTER_KEY = "adapter"
+PROGRESS_KEY = "client-progress"
+TRAINER_KEY = "trainer-state"
+SECRET_BYTES = 32
+
+
+class CustomerState:
+    """Typed access to a customer's records in ``context.state``.
+
+    Parameters
+    ----------
+    state
+        The ClientApp's ``context.state`` (modified in place).
+    """
+
+    def __init__(self, state: RecordDict) -> None:
+        self._state = state
+
+    def __repr__(self) -> str:
+        return f"CustomerState(records={sorted(self._state)})"
+
+    def key_encoder(self) -> KeyEncoder:
+        """Return the customer's key encoder, creating its secret on first use."""
+        record = self._state.config_records.get(SECRET_KEY)
+        if record is None or not isinstance(record.get("secret"), bytes):
+            record = ConfigRecord({"secret": os.urandom(SECRET_BYTES)})
+            self._state[SECRET_KEY] = record
+        secret = record["secret"]
+        assert isinstance(secret, bytes)
+        return KeyEncoder(secret)
+
+    def adapter(self) -> dict[str, torch.Tensor] | None:
+        """Return the saved adapter weights (``None`` before the first round)."""
+        record = self._state.array_records.get(ADAPTER_KEY)
+        if record is None:
+            return None
+        return {name: torch.from_numpy(array.numpy().copy()) for name, array in record.items()}
+
+    def save_adapter(self, weights: dict[str, torch.Tensor]) -> None:
+        """Keep the adapter weights for the next round."""
+        self._state[ADAPTER_KEY] = ArrayRecord({k: v.detach().cpu() for k, v in weights.items()})
+
+    @property
+    def rounds_trained(self) -> int:
+        """Rounds this customer has trained in."""
+        return self._progress_int("rounds-trained")
+
+    @property
+    def local_steps(self) -> int:
+        """Local optimizer steps over all rounds."""
+        return self._progress_int("local-steps")
+
+    def record_round(self, server_round: int, steps: int) -> None:
+        """Count a trained round and its steps."""
+        self._state[PROGRESS_KEY] = ConfigRecord(
+            {
+                "rounds-trained": self.rounds_trained + 1,
+                "local-steps": self.local_steps + steps,
+                "last-round": server_round,
+            }
+        )
+
+    def trainer_state(self) -> dict[str, int | float | str | bytes | bool]:
+        """Return the trainer state saved after the previous round (empty at first)."""
+        record = self._state.config_records.get(TRAINER_KEY)
+        if record is None:
+            return {}
+        out: dict[str, int | float | str | bytes | bool] = {}
+        for key, value in record.items():
+            if isinstance(value, int | float | str | bytes | bool):
+                out[key] = value
+        return out
+
+    def save_trainer_state(self, state: dict[str, int | float | str | bytes | bool]) -> None:
+        """Keep the trainer state for the next round."""
+        self._state[TRAINER_KEY] = ConfigRecord(dict(state))
+
+    def _progress_int(self, key: str) -> int:
+        record = self._state.config_records.get(PROGRESS_KEY)
+        value = record.get(key, 0) if record is not None else 0
+        return int(value) if isinstance(value, int | float) else 0

@@ -1,0 +1,189 @@
+"""What a customer does with a train or evaluate instruction (the ClientApp's logic).
+
+Train: load the received shared base and the customer's own adapter (from Context state) into
+an :class:`~customer_models.AccessModel`, train both locally on the customer's examples, keep
+the adapter and progress in Context state, and reply with the base weights only (plus metrics
+and a status). A customer with too few examples replies with status ``insufficient-data``; a
+trainer that refuses (privacy budget) replies with its status. Evaluate: the received base with
+the customer's adapter, cross-entropy on the customer's validation slice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+
+from customer_models import AccessModel
+from customer_models.training import evaluate_loss
+from federation.app_config import (
+    ARRAYS_KEY,
+    CONFIG_KEY,
+    METRICS_KEY,
+    NUM_EXAMPLES,
+    STATUS_INSUFFICIENT_DATA,
+    STATUS_KEY,
+    STATUS_OK,
+    FederationConfig,
+)
+from federation.client.customer_data import CustomerDataSource, customer_of
+from federation.client.customer_examples import CustomerExamples, customer_examples
+from federation.client.customer_state import CustomerState
+from federation.client.local_trainer import (
+    NO_DP_EPSILON,
+    LocalTrainer,
+    LocalTrainingTask,
+    TrainingRefusedError,
+)
+
+_log = logging.getLogger(__name__)
+
+
+def handle_train(
+    message: Message,
+    context: Context,
+    config: FederationConfig,
+    data_source: CustomerDataSource,
+    trainer: LocalTrainer,
+) -> Message:
+    """Train on a customer's data and reply with the shared base only.
+
+    Parameters
+    ----------
+    message
+        The train instruction (``arrays``: the global base; ``config``: round, FedProx's μ).
+    context
+        The ClientApp context (``node_config`` names the customer; ``state`` persists).
+    config
+        The run configuration.
+    data_source
+        Gives the customer's trace.
+    trainer
+        Local trainer (its state is restored from and saved to Context state).
+    """
+    state = CustomerState(context.state)
+    customer, count = customer_of(context.node_config)
+    instruction = message.content.config_records.get(CONFIG_KEY, ConfigRecord())
+    server_round = int(instruction.get("server-round", 0))  # type: ignore[arg-type]
+    mu = instruction.get("proximal-mu", 0.0)
+    data = _examples(config, data_source, state, customer, count)
+    if data.train_index.size < config.min_examples or data.validation_index.size == 0:
+        reason = (
+            f"customer has {data.train_index.size} training and {data.validation_index.size} "
+            f"validation examples; at least {config.min_examples} and 1 are needed"
+        )
+        _log.warning("round %d: not training: %s", server_round, reason)
+        return _status_reply(message, STATUS_INSUFFICIENT_DATA, reason, train=True)
+    received = _received_base(message)
+    model = _customer_model(config, state, received, customer)
+    task = LocalTrainingTask(
+        model=model,
+        data=data,
+        global_base=received,
+        server_round=server_round,
+        epochs=config.local_epochs,
+        max_steps=config.local_steps,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        proximal_mu=float(mu) if isinstance(mu, int | float) else 0.0,
+        seed=_seed(config.seed, customer, server_round),
+    )
+    trainer.load_state_dict(state.trainer_state())
+    try:
+        result = trainer.train(task)
+    except TrainingRefusedError as exc:
+        _log.warning("round %d: trainer refused: %s", server_round, exc)
+        return _status_reply(message, exc.code, exc.reason, train=True)
+    state.save_trainer_state(trainer.state_dict())
+    state.save_adapter(model.adapter_state())
+    state.record_round(server_round, result.steps)
+    base = ArrayRecord({k: v.contiguous() for k, v in model.base_state().items()})
+    metrics = MetricRecord(
+        {
+            NUM_EXAMPLES: result.examples,
+            "local-steps": result.steps,
+            "train-loss": result.train_loss,
+            "epsilon": result.epsilon,
+        }
+    )
+    content = RecordDict(
+        {ARRAYS_KEY: base, METRICS_KEY: metrics, STATUS_KEY: _status(STATUS_OK, "")}
+    )
+    return Message(content, reply_to=message)
+
+
+def handle_evaluate(
+    message: Message, context: Context, config: FederationConfig, data_source: CustomerDataSource
+) -> Message:
+    """Evaluate the received base with the customer's adapter on its validation slice."""
+    state = CustomerState(context.state)
+    customer, count = customer_of(context.node_config)
+    data = _examples(config, data_source, state, customer, count)
+    if data.validation_index.size == 0:
+        return _status_reply(
+            message, STATUS_INSUFFICIENT_DATA, "customer has no validation examples", train=False
+        )
+    model = _customer_model(config, state, _received_base(message), customer)
+    loss = evaluate_loss(model, data.examples, data.validation_index, data.history)
+    metrics = MetricRecord({NUM_EXAMPLES: int(data.validation_index.size), "eval-loss": loss})
+    content = RecordDict({METRICS_KEY: metrics, STATUS_KEY: _status(STATUS_OK, "")})
+    return Message(content, reply_to=message)
+
+
+def _examples(
+    config: FederationConfig,
+    data_source: CustomerDataSource,
+    state: CustomerState,
+    customer: int,
+    count: int,
+) -> CustomerExamples:
+    trace = data_source.customer_trace(customer, count)
+    return customer_examples(
+        trace,
+        state.key_encoder(),
+        config.model,
+        max_samples=config.max_samples,
+        seed=_seed(config.seed, customer, 0),
+        label_horizon=config.label_horizon,
+    )
+
+
+def _received_base(message: Message) -> dict[str, torch.Tensor]:
+    record = message.content.array_records[ARRAYS_KEY]
+    return {name: torch.from_numpy(array.numpy().copy()) for name, array in record.items()}
+
+
+def _customer_model(
+    config: FederationConfig, state: CustomerState, base: dict[str, torch.Tensor], customer: int
+) -> AccessModel:
+    """Build the model: the received base plus the customer's adapter (fresh on first use)."""
+    torch.manual_seed(_seed(config.seed, customer, -1))
+    model = AccessModel(config.model)
+    model.load_base_state(base)
+    adapter = state.adapter()
+    if adapter is not None:
+        model.load_adapter_state(adapter)
+    return model
+
+
+def _seed(seed: int, customer: int, server_round: int) -> int:
+    digest = hashlib.sha256(f"{seed}/{customer}/{server_round}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+def _status(code: str, reason: str) -> ConfigRecord:
+    return ConfigRecord({"code": code, "reason": reason})
+
+
+def _status_reply(message: Message, code: str, reason: str, *, train: bool) -> Message:
+    """Reply without weights, with a status saying why (metrics zero, keys as usual)."""
+    if train:
+        metrics = MetricRecord(
+            {NUM_EXAMPLES: 0, "local-steps": 0, "train-loss": 0.0, "epsilon": NO_DP_EPSILON}
+        )
+    else:
+        metrics = MetricRecord({NUM_EXAMPLES: 0, "eval-loss": 0.0})
+    content = RecordDict({METRICS_KEY: metrics, STATUS_KEY: _status(code, reason)})
+    return Message(content, reply_to=message)

@@ -1,0 +1,198 @@
+"""Per-round checkpoints of the merged shared base: safetensors plus a JSON manifest.
+
+A checkpoint directory holds, for every saved round ``r``::
+
+    round-000r.safetensors   the merged base after round r (round 0: the initial base)
+    round-000r.json          manifest: format, round, parent round, file name, sha256 of the
+                             weights file, tensor shapes and dtypes, and the round's metrics
+                             (clients used/failed/excluded with reasons, bytes received, …)
+
+Both files are written to a temporary name, flushed and renamed into place, weights first and
+manifest last, so a manifest names only complete weights; a round without a manifest (a crash
+between the two renames) does not exist. :meth:`CheckpointStore.latest` returns the highest
+round whose manifest parses and whose weights match its sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from safetensors import SafetensorError
+from safetensors.numpy import load as load_tensors
+from safetensors.numpy import save as save_tensors
+
+_log = logging.getLogger(__name__)
+
+FORMAT = "predis-federated-base"
+FORMAT_VERSION = 1
+_MANIFEST = re.compile(r"^round-(\d{4,})\.json$")
+
+
+class CheckpointError(Exception):
+    """A checkpoint is missing, corrupt, or does not fit the model being federated."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One saved round.
+
+    Attributes
+    ----------
+    server_round
+        The round whose merged base this is (0: the initial base).
+    weights
+        The base by name.
+    manifest
+        The parsed manifest.
+    """
+
+    server_round: int
+    weights: dict[str, NDArray[Any]]
+    manifest: dict[str, Any]
+
+
+class CheckpointStore:
+    """Save and load round checkpoints in one directory (created on first save).
+
+    Parameters
+    ----------
+    directory
+        The checkpoint directory.
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    def __repr__(self) -> str:
+        return f"CheckpointStore({str(self.directory)!r})"
+
+    def rounds(self) -> list[int]:
+        """Return the rounds that have a manifest, ascending (not verified)."""
+        if not self.directory.is_dir():
+            return []
+        found = (_MANIFEST.match(p.name) for p in self.directory.iterdir())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def save(
+        self,
+        server_round: int,
+        weights: dict[str, NDArray[Any]],
+        *,
+        parent_round: int | None,
+        metrics: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write the checkpoint of ``server_round`` atomically and return its manifest path.
+
+        Parameters
+        ----------
+        server_round
+            Round number (``>= 0``).
+        weights
+            The merged base by name.
+        parent_round
+            The round whose base this one was computed from (``None`` for the initial base).
+        metrics
+            The round's accounting (JSON-able).
+        extra
+            Further JSON-able manifest fields (strategy, model configuration, …).
+        """
+        if server_round < 0:
+            raise ValueError(f"server_round must be >= 0, got {server_round}")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        data = save_tensors({k: np.ascontiguousarray(v) for k, v in weights.items()})
+        weights_name = f"round-{server_round:04d}.safetensors"
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "round": server_round,
+            "parent_round": parent_round,
+            "weights_file": weights_name,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+            "tensors": {
+                k: {"shape": list(v.shape), "dtype": str(v.dtype)}
+                for k, v in sorted(weights.items())
+            },
+            "created_at": time.time(),
+            "metrics": metrics or {},
+            **(extra or {}),
+        }
+        _write_atomic(self.directory / weights_name, data)
+        path = self.directory / f"round-{server_round:04d}.json"
+        _write_atomic(path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+        _log.info(
+            "saved round %d (%d bytes, sha256 %s) to %s",
+            server_round,
+            len(data),
+            manifest["sha256"][:12],
+            self.directory,
+        )
+        return path
+
+    def load(self, server_round: int) -> Checkpoint:
+        """Load and verify the checkpoint of ``server_round``.
+
+        Raises
+        ------
+        CheckpointError
+            If the manifest or weights are missing or corrupt, or the sha256 differs.
+        """
+        path = self.directory / f"round-{server_round:04d}.json"
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"cannot read the manifest {path}: {exc}") from None
+        if manifest.get("format") != FORMAT or manifest.get("round") != server_round:
+            raise CheckpointError(f"{path} is not a {FORMAT} manifest of round {server_round}")
+        weights_path = self.directory / str(manifest.get("weights_file", ""))
+        try:
+            data = weights_path.read_bytes()
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot read the weights {weights_path}: {exc.strerror}"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
+            raise CheckpointError(f"{weights_path} does not match the sha256 in {path}")
+        try:
+            weights = load_tensors(data)
+        except SafetensorError as exc:
+            raise CheckpointError(f"{weights_path} is not a safetensors file: {exc}") from None
+        return Checkpoint(server_round, dict(weights), manifest)
+
+    def latest(self) -> Checkpoint | None:
+        """Return the highest round that loads and verifies (``None`` when there is none).
+
+        A round that fails verification is logged and skipped, so a run resumes from the last
+        good round.
+        """
+        for server_round in reversed(self.rounds()):
+            try:
+                return self.load(server_round)
+            except CheckpointError as exc:
+                _log.warning("skipping round %d: %s", server_round, exc)
+        return None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,102 @@
+"""One federated run on the server: start or resume, then let Flower's round loop run."""
+
+from __future__ import annotations
+
+import logging
+
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Result
+
+from federation.app_config import FederationConfig, FederationConfigError
+from federation.server.base_weights import initial_base, layout_mismatch, to_array_record
+from federation.server.checkpoint_store import CheckpointError, CheckpointStore
+from federation.server.checkpointing_strategy import CheckpointingStrategy
+from federation.server.round_report import RoundRecorder
+from federation.server.shared_base_strategy import build_strategy
+
+_log = logging.getLogger(__name__)
+
+
+def run_federation(grid: Grid, config: FederationConfig) -> Result | None:
+    """Run the rounds ``config`` asks for on ``grid`` and return Flower's result.
+
+    A fresh run starts from :func:`~federation.server.base_weights.initial_base` (saved as
+    round 0 when checkpoints are on). A resumed run starts from the last good checkpoint's
+    weights and continues its round numbering up to ``num_server_rounds``.
+
+    Parameters
+    ----------
+    grid
+        Flower's grid.
+    config
+        The run's configuration.
+
+    Returns
+    -------
+    Result or None
+        Flower's result, or ``None`` when a resumed run had no rounds left.
+
+    Raises
+    ------
+    FederationConfigError
+        If DP is asked for (not wired in yet): a run must not silently train without it.
+    CheckpointError
+        If a fresh run would overwrite existing checkpoints, or the checkpoint to resume from
+        does not fit the configured model.
+    """
+    _refuse_unwired_privacy(config)
+    store = CheckpointStore(config.checkpoint_dir) if config.checkpoint_dir else None
+    extra = {"strategy": config.strategy, "model_config": config.model.to_dict()}
+    start_round = 0
+    weights = None
+    if store is not None and config.resume:
+        latest = store.latest()
+        if latest is None:
+            _log.warning("resume: no checkpoint in %s; starting a fresh run", store.directory)
+        else:
+            problem = layout_mismatch(latest.weights, config.model)
+            if problem:
+                raise CheckpointError(
+                    f"round {latest.server_round} in {store.directory} does not fit the "
+                    f"configured model: {problem}"
+                )
+            start_round, weights = latest.server_round, latest.weights
+            _log.info("resuming after round %d from %s", start_round, store.directory)
+    elif store is not None and store.rounds():
+        raise CheckpointError(
+            f"{store.directory} already holds rounds {store.rounds()}; set resume = true to "
+            "continue them or choose an empty checkpoint-dir"
+        )
+    if weights is None:
+        weights = initial_base(config.model, config.seed)
+        if store is not None:
+            store.save(0, weights, parent_round=None, metrics={}, extra=extra)
+    remaining = config.num_server_rounds - start_round
+    if remaining <= 0:
+        _log.info("round %d already reached; nothing to run", config.num_server_rounds)
+        return None
+    recorder = RoundRecorder()
+    strategy = CheckpointingStrategy(
+        build_strategy(config, recorder),
+        recorder=recorder,
+        store=store,
+        start_round=start_round,
+        manifest_extra=extra,
+    )
+    return strategy.start(
+        grid=grid,
+        initial_arrays=to_array_record(weights),
+        num_rounds=remaining,
+        timeout=config.round_timeout,
+    )
+
+
+def _refuse_unwired_privacy(config: FederationConfig) -> None:
+    if config.privacy.sample_level:
+        raise FederationConfigError(
+            "dp-sample-level = true needs the DP-SGD trainer, which is not wired in yet"
+        )
+    if config.privacy.client_level:
+        raise FederationConfigError(
+            "dp-client-level = true needs the client-level DP wrapper, which is not wired in yet"
+        )

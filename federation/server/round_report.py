@@ -1,0 +1,76 @@
+"""What happened to the replies of one training round (for logs and the round manifest)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RoundReport:
+    """Per-round accounting of replies.
+
+    Attributes
+    ----------
+    server_round
+        The (global) round number.
+    sampled
+        Nodes the round was sent to.
+    used
+        Nodes whose replies were aggregated.
+    failed
+        Node → reason, for replies that reported an error or a non-``ok`` status.
+    excluded
+        Node → reason, for replies the server refused at screening.
+    bytes_received
+        Array bytes of every reply, counted or not.
+    aggregation
+        How the accepted replies were combined.
+    update_norms
+        Node → update norm of the accepted replies.
+    """
+
+    server_round: int
+    sampled: list[int] = field(default_factory=list)
+    used: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    excluded: dict[int, str] = field(default_factory=dict)
+    bytes_received: int = 0
+    aggregation: str = ""
+    update_norms: dict[int, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return JSON-able values (node ids as strings in the mappings)."""
+        return {
+            "server_round": self.server_round,
+            "clients_sampled": len(self.sampled),
+            "clients_used": len(self.used),
+            "clients_failed": len(self.failed),
+            "clients_excluded": len(self.excluded),
+            "used": sorted(self.used),
+            "failed": {str(k): v for k, v in sorted(self.failed.items())},
+            "excluded": {str(k): v for k, v in sorted(self.excluded.items())},
+            "bytes_received": self.bytes_received,
+            "aggregation": self.aggregation,
+            "update_norms": {str(k): v for k, v in sorted(self.update_norms.items())},
+        }
+
+
+class RoundRecorder:
+    """Hands each round's :class:`RoundReport` from the strategy to whoever saves the round."""
+
+    def __init__(self) -> None:
+        self._reports: dict[int, RoundReport] = {}
+
+    def record(self, report: RoundReport) -> None:
+        """Store the report of ``report.server_round`` (replacing an earlier one)."""
+        self._reports[report.server_round] = report
+
+    def get(self, server_round: int) -> RoundReport | None:
+        """Return the report of a round, if one was recorded."""
+        return self._reports.get(server_round)
+
+    @property
+    def reports(self) -> list[RoundReport]:
+        """All reports, by round."""
+        return [self._reports[r] for r in sorted(self._reports)]

@@ -1,0 +1,304 @@
+"""Strategies that federate the shared base only, screening replies and aggregating robustly.
+
+:class:`SharedBaseFedAvg`, :class:`SharedBaseFedAdam` and :class:`SharedBaseFedProx` are
+Flower's ``FedAvg``, ``FedAdam`` and ``FedProx`` with two hooks overridden:
+
+* ``configure_train`` remembers the global base it sends (the arrays the round loop passes in,
+  which are only ever the base: see :mod:`federation.server.federation_run`);
+* ``aggregate_train`` screens every reply (:func:`~federation.server.reply_screening.screen_reply`),
+  logs and leaves out what fails, and hands the accepted replies to the parent strategy. With a
+  robust aggregator the accepted weights are first combined by it and the parent sees a single
+  reply carrying that combination, so FedAdam's server optimiser still applies on top.
+
+Federated evaluation replies are filtered the same way (errors and non-``ok`` statuses are
+logged and left out). Nothing here copies Flower's round loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from flwr.app import (
+    Array,
+    ArrayRecord,
+    ConfigRecord,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import FedAdam, FedAvg, FedProx
+
+from federation.app_config import (
+    ARRAYS_KEY,
+    CONFIG_KEY,
+    EVALUATE_METRICS,
+    METRICS_KEY,
+    NUM_EXAMPLES,
+    STATUS_KEY,
+    STATUS_OK,
+    FederationConfig,
+)
+from federation.server.base_weights import base_layout
+from federation.server.reply_screening import (
+    AcceptedReply,
+    RefusedReply,
+    Weights,
+    received_bytes,
+    screen_reply,
+)
+from federation.server.robust_aggregation import RobustAggregator, make_robust_aggregator
+from federation.server.round_report import RoundRecorder, RoundReport
+
+_log = logging.getLogger(__name__)
+
+
+class SharedBaseFedAvg(FedAvg):
+    """FedAvg over the shared base with reply screening and optional robust aggregation.
+
+    Parameters
+    ----------
+    recorder
+        Receives each round's :class:`~federation.server.round_report.RoundReport`.
+    robust
+        Robust aggregator, or ``None`` for the parent strategy's weighted mean.
+    robust_name
+        Its name, for logs and manifests.
+    max_update_norm
+        Replies whose update norm exceeds this are left out (``None``: no norm screening).
+    base_names
+        The shared base's tensor names; the strategy refuses to send anything else (``None``:
+        whatever the round loop passes).
+    **kwargs
+        Passed on to the Flower strategy (``fraction_train``, ``min_train_nodes``, …).
+    """
+
+    def __init__(
+        self,
+        *,
+        recorder: RoundRecorder,
+        robust: RobustAggregator | None = None,
+        robust_name: str = "none",
+        max_update_norm: float | None = None,
+        base_names: Iterable[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("arrayrecord_key", ARRAYS_KEY)
+        kwargs.setdefault("configrecord_key", CONFIG_KEY)
+        kwargs.setdefault("weighted_by_key", NUM_EXAMPLES)
+        super().__init__(**kwargs)
+        if max_update_norm is not None and not max_update_norm > 0:
+            raise ValueError(f"max_update_norm must be positive or None, got {max_update_norm}")
+        self.recorder = recorder
+        self.robust = robust
+        self.robust_name = robust_name
+        self.max_update_norm = max_update_norm
+        self.base_names = frozenset(base_names) if base_names is not None else None
+        self._global: Weights = {}
+        self._sampled: list[int] = []
+
+    def summary(self) -> None:
+        """Log the strategy's settings."""
+        _log.info(
+            "Shared-base screening: max update norm %s, robust aggregation %s",
+            self.max_update_norm,
+            self.robust_name,
+        )
+        super().summary()
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Remember the global base sent this round, then sample and configure as the parent.
+
+        Raises
+        ------
+        ValueError
+            If ``arrays`` holds anything but the shared base's tensors.
+        """
+        if self.base_names is not None and set(arrays) != self.base_names:
+            raise ValueError(
+                "refusing to send arrays other than the shared base: unexpected "
+                f"{sorted(set(arrays) - self.base_names)}, missing "
+                f"{sorted(self.base_names - set(arrays))}"
+            )
+        self._global = {name: array.numpy() for name, array in arrays.items()}
+        messages = list(super().configure_train(server_round, arrays, config, grid))
+        self._sampled = [int(m.metadata.dst_node_id) for m in messages]
+        return messages
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """Screen the replies, then aggregate the accepted ones (see the module docstring)."""
+        report = RoundReport(
+            server_round, sampled=list(self._sampled), aggregation=self.robust_name
+        )
+        accepted: list[AcceptedReply] = []
+        for message in replies:
+            report.bytes_received += received_bytes(message)
+            verdict = screen_reply(message, self._global, max_update_norm=self.max_update_norm)
+            if isinstance(verdict, RefusedReply):
+                target = report.failed if verdict.kind == "failed" else report.excluded
+                target[verdict.node_id] = verdict.reason
+                _log.warning(
+                    "round %d: reply of node %d left out (%s): %s",
+                    server_round,
+                    verdict.node_id,
+                    verdict.kind,
+                    verdict.reason,
+                )
+            else:
+                accepted.append(verdict)
+                report.used.append(verdict.node_id)
+                report.update_norms[verdict.node_id] = verdict.update_norm
+        arrays, metrics = self._aggregate_accepted(server_round, accepted, report)
+        if arrays is None:
+            report.used.clear()
+        else:
+            arrays = self._as_global_dtypes(arrays)
+        self.recorder.record(report)
+        _log.info(
+            "round %d: %d replies used, %d failed, %d excluded, %d bytes received",
+            server_round,
+            len(report.used),
+            len(report.failed),
+            len(report.excluded),
+            report.bytes_received,
+        )
+        if metrics is not None:
+            metrics["clients-used"] = len(report.used)
+            metrics["clients-failed"] = len(report.failed)
+            metrics["clients-excluded"] = len(report.excluded)
+        return arrays, metrics
+
+    def _aggregate_accepted(
+        self, server_round: int, accepted: list[AcceptedReply], report: RoundReport
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        if not accepted:
+            _log.warning("round %d: no reply accepted; the global base is unchanged", server_round)
+            return None, None
+        # As Flower's DP wrappers do, replace reply contents in place: the parent strategy
+        # sees only screened weights and the metric names it expects.
+        if self.robust is None:
+            for reply in accepted:
+                reply.message.content = _content(reply.arrays, reply.metrics)
+            return super().aggregate_train(server_round, [a.message for a in accepted])
+        try:
+            combined = self.robust([a.arrays for a in accepted])
+        except ValueError as exc:
+            _log.warning(
+                "round %d: %s aggregation refused %d replies (%s); the global base is unchanged",
+                server_round,
+                self.robust_name,
+                len(accepted),
+                exc,
+            )
+            report.aggregation = f"{self.robust_name} (skipped: {exc})"
+            return None, None
+        contents = [_content(a.arrays, a.metrics) for a in accepted]
+        carrier = accepted[0].message
+        carrier.content = _content(combined, MetricRecord({NUM_EXAMPLES: 1}))
+        arrays, _ = super().aggregate_train(server_round, [carrier])
+        return arrays, self.train_metrics_aggr_fn(contents, self.weighted_by_key)
+
+    def _as_global_dtypes(self, arrays: ArrayRecord) -> ArrayRecord:
+        """Cast the aggregate back to the base's dtypes (FedAdam's update is float64)."""
+        if all(arrays[k].dtype == str(v.dtype) for k, v in self._global.items() if k in arrays):
+            return arrays
+        return ArrayRecord(
+            {
+                name: Array(np.ascontiguousarray(array.numpy().astype(self._global[name].dtype)))
+                for name, array in arrays.items()
+            }
+        )
+
+    def aggregate_evaluate(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> MetricRecord | None:
+        """Leave out failed evaluate replies and those without examples, then aggregate."""
+        kept: list[Message] = []
+        for message in replies:
+            reason = _evaluate_problem(message)
+            if reason:
+                _log.warning(
+                    "round %d: evaluate reply of node %d left out: %s",
+                    server_round,
+                    message.metadata.src_node_id,
+                    reason,
+                )
+            else:
+                kept.append(message)
+        if not kept:
+            return None
+        return super().aggregate_evaluate(server_round, kept)
+
+
+class SharedBaseFedAdam(SharedBaseFedAvg, FedAdam):
+    """FedAdam (server-side Adam on the aggregated update) over the screened shared base."""
+
+
+class SharedBaseFedProx(SharedBaseFedAvg, FedProx):
+    """FedProx (clients add a proximal term) over the screened shared base."""
+
+
+def _content(arrays: Weights, metrics: MetricRecord) -> RecordDict:
+    """Return the record dict of a screened reply (base weights and metrics only)."""
+    record = ArrayRecord({name: Array(np.ascontiguousarray(v)) for name, v in arrays.items()})
+    return RecordDict({ARRAYS_KEY: record, METRICS_KEY: metrics})
+
+
+def _evaluate_problem(message: Message) -> str:
+    if message.has_error():
+        return f"client error: {message.error.reason}"
+    content = message.content
+    status = content.config_records.get(STATUS_KEY)
+    if status is not None and status.get("code", STATUS_OK) != STATUS_OK:
+        return f"client status {status.get('code')!r}: {status.get('reason', '')!r}"
+    metrics = content.metric_records.get(METRICS_KEY)
+    if metrics is None or set(metrics) != set(EVALUATE_METRICS):
+        return f"expected metrics {list(EVALUATE_METRICS)}"
+    weight = metrics[NUM_EXAMPLES]
+    if not isinstance(weight, int | float) or not weight > 0:
+        return f"{NUM_EXAMPLES} must be positive, got {weight!r}"
+    return ""
+
+
+def build_strategy(config: FederationConfig, recorder: RoundRecorder) -> SharedBaseFedAvg:
+    """Build the strategy ``config`` names, with its screening and robust aggregation.
+
+    Parameters
+    ----------
+    config
+        The run's configuration.
+    recorder
+        Receives each round's report.
+    """
+    common: dict[str, Any] = {
+        "recorder": recorder,
+        "robust": make_robust_aggregator(
+            config.robust_aggregation,
+            trim_fraction=config.trim_fraction,
+            krum_byzantine=config.krum_byzantine,
+        ),
+        "robust_name": config.robust_aggregation,
+        "max_update_norm": (
+            config.norm_screen_factor * config.clip_bound if config.clip_bound > 0 else None
+        ),
+        "base_names": base_layout(config.model),
+        "fraction_train": config.fraction_train,
+        "min_train_nodes": config.min_train_nodes,
+        "min_available_nodes": config.min_available_nodes,
+        "fraction_evaluate": config.fraction_evaluate,
+        "min_evaluate_nodes": config.min_evaluate_nodes,
+    }
+    if config.strategy == "fedadam":
+        return SharedBaseFedAdam(
+            **common, eta=config.server_learning_rate, eta_l=config.learning_rate
+        )
+    if config.strategy == "fedprox":
+        return SharedBaseFedProx(**common, proximal_mu=config.proximal_mu)
+    return SharedBaseFedAvg(**common)
