@@ -12,12 +12,10 @@ from numba import njit
 from numpy.typing import NDArray
 
 from cache_core.prefetch.lru_kernel import (
-    NOT_PENDING,
     PENDING_TEST,
     PENDING_TRAIN,
-    lru_admit,
-    lru_push_front,
-    lru_unlink,
+    lru_demand,
+    lru_prefetch,
 )
 from cache_core.prefetch.table_kernel import table_position, table_update
 
@@ -183,16 +181,11 @@ def prefetch_replay_kernel(
                 if 0 <= r < TOP_K:
                     stats[TOP10] += 1
         # Demand access.
-        if resident[cur]:
-            if in_test:
-                stats[HITS] += 1
-            if pending[cur] == PENDING_TEST:
-                stats[USED] += 1
-            pending[cur] = NOT_PENDING
-            lru_unlink(prev, nxt, state, cur)
-            lru_push_front(prev, nxt, state, cur)
-        else:
-            stats[EVICTED_UNUSED] += lru_admit(prev, nxt, state, resident, pending, capacity, cur)
+        hit, used, wasted = lru_demand(prev, nxt, state, resident, pending, capacity, cur)
+        if hit and in_test:
+            stats[HITS] += 1
+        stats[USED] += used
+        stats[EVICTED_UNUSED] += wasted
         # Learn, then propose.
         nbuf = 0
         if mode == MODE_NEXT:
@@ -211,10 +204,9 @@ def prefetch_replay_kernel(
                     nbuf = _collect(buf, nbuf, degree, resident, succ2, len2, ctx_rows[i])
             nbuf = _collect(buf, nbuf, degree, resident, succ1, len1, cur)
         mark = PENDING_TEST if in_test else PENDING_TRAIN
-        for j in range(nbuf):
-            s = buf[j]
-            stats[EVICTED_UNUSED] += lru_admit(prev, nxt, state, resident, pending, capacity, s)
-            pending[s] = mark
-            if in_test:
-                stats[ISSUED] += 1
+        stats[EVICTED_UNUSED] += lru_prefetch(
+            prev, nxt, state, resident, pending, capacity, buf, nbuf, mark
+        )
+        if in_test:
+            stats[ISSUED] += nbuf
     return stats

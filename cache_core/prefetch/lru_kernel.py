@@ -84,3 +84,58 @@ def lru_admit(
     lru_push_front(prev, nxt, state, x)
     resident[x] = True
     return wasted
+
+
+@njit(cache=True)
+def lru_demand(
+    prev: NDArray[np.int64],
+    nxt: NDArray[np.int64],
+    state: NDArray[np.int64],
+    resident: NDArray[np.bool_],
+    pending: NDArray[np.int8],
+    capacity: int,
+    x: int,
+) -> tuple[bool, bool, int]:  # pragma: no cover - compiled
+    """Serve a demand request for ``x``: a hit moves it to the MRU end, a miss admits it.
+
+    Returns
+    -------
+    tuple
+        ``(hit, used, wasted)``: whether it was a hit, whether that hit used a pending
+        test-segment prefetch (counted once), and how many test-segment prefetches a miss
+        evicted unused.
+    """
+    if resident[x]:
+        used = pending[x] == PENDING_TEST
+        pending[x] = NOT_PENDING
+        lru_unlink(prev, nxt, state, x)
+        lru_push_front(prev, nxt, state, x)
+        return True, used, 0
+    return False, False, lru_admit(prev, nxt, state, resident, pending, capacity, x)
+
+
+@njit(cache=True)
+def lru_prefetch(
+    prev: NDArray[np.int64],
+    nxt: NDArray[np.int64],
+    state: NDArray[np.int64],
+    resident: NDArray[np.bool_],
+    pending: NDArray[np.int8],
+    capacity: int,
+    buf: NDArray[np.int64],
+    nbuf: int,
+    mark: int,
+) -> int:  # pragma: no cover - compiled
+    """Insert the non-resident ``buf[:nbuf]`` as prefetches marked ``mark``, in order.
+
+    Returns
+    -------
+    int
+        How many test-segment prefetches the insertions evicted unused.
+    """
+    wasted = 0
+    for j in range(nbuf):
+        s = buf[j]
+        wasted += lru_admit(prev, nxt, state, resident, pending, capacity, s)
+        pending[s] = mark
+    return wasted

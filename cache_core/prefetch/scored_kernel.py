@@ -25,12 +25,10 @@ from cache_core.prefetch.kernels import (
     USED,
 )
 from cache_core.prefetch.lru_kernel import (
-    NOT_PENDING,
     PENDING_TEST,
     PENDING_TRAIN,
-    lru_admit,
-    lru_push_front,
-    lru_unlink,
+    lru_demand,
+    lru_prefetch,
 )
 
 
@@ -190,16 +188,11 @@ def scored_replay_kernel(
                 if 0 <= r < TOP_K:
                     stats[TOP10] += 1
         # Demand access.
-        if resident[cur]:
-            if in_test:
-                stats[HITS] += 1
-            if pending[cur] == PENDING_TEST:
-                stats[USED] += 1
-            pending[cur] = NOT_PENDING
-            lru_unlink(prev, nxt, state, cur)
-            lru_push_front(prev, nxt, state, cur)
-        else:
-            stats[EVICTED_UNUSED] += lru_admit(prev, nxt, state, resident, pending, capacity, cur)
+        hit, used, wasted = lru_demand(prev, nxt, state, resident, pending, capacity, cur)
+        if hit and in_test:
+            stats[HITS] += 1
+        stats[USED] += used
+        stats[EVICTED_UNUSED] += wasted
         # Choose (against the cache as it is now), then insert.
         nbuf = 0
         if degree > 0:
@@ -207,10 +200,9 @@ def scored_replay_kernel(
                 cand_ids[i], scores[i], valid[i], threshold, resident, buf, buf_score, degree
             )
         mark = PENDING_TEST if in_test else PENDING_TRAIN
-        for j in range(nbuf):
-            s = buf[j]
-            stats[EVICTED_UNUSED] += lru_admit(prev, nxt, state, resident, pending, capacity, s)
-            pending[s] = mark
-            if in_test:
-                stats[ISSUED] += 1
+        stats[EVICTED_UNUSED] += lru_prefetch(
+            prev, nxt, state, resident, pending, capacity, buf, nbuf, mark
+        )
+        if in_test:
+            stats[ISSUED] += nbuf
     return stats
