@@ -83,13 +83,19 @@ class CandidateScorer(nn.Module):
         tuple
             Candidate logits ``[K]`` and "none" logits ``[B]``.
         """
+        # layer1 and the adapter's low-rank update act on [candidate features, context]; the
+        # context half is computed once per request and gathered, not once per candidate.
+        n_cand = cand_feats.shape[1]
+        weight, down = self.layer1.weight, adapter.lora_down
+        h1 = cand_feats @ weight[:, :n_cand].T + self.layer1.bias
+        low = cand_feats @ down[:, :n_cand].T
         if self.context_dim:
-            x = torch.cat([cand_feats, context[row_of]], dim=-1)
+            h1 = h1 + (context @ weight[:, n_cand:].T)[row_of]
+            low = low + (context @ down[:, n_cand:].T)[row_of]
             none_in = context
         else:
-            x = cand_feats
             none_in = context.new_zeros(context.shape[0], 1)
-        h1 = self.layer1(x) + (x @ adapter.lora_down.T) @ adapter.lora_up.T
+        h1 = h1 + low @ adapter.lora_up.T
         h2 = torch.relu(self.layer2(torch.relu(h1)))
         logits = self.out(h2).squeeze(-1)
         none = self.none_head(none_in).squeeze(-1) + adapter.none_bias

@@ -139,8 +139,10 @@ def test_flattened_forward_would_give_per_candidate_not_per_example_gradients(da
         loss.backward()  # type: ignore[no-untyped-call]
         rows = {n: getattr(p, "grad_sample", None) for n, p in gsm.named_parameters()}
         gsm.to_standard_module()
+    # Either no per-sample gradient at all (weights used outside their module) or one row per
+    # candidate: never one per example.
     scorer = rows["_module.m.scorer.layer1.weight"]
-    assert scorer is not None and scorer.shape[0] == int(valid.sum()) != len(index)
+    assert scorer is None or scorer.shape[0] == int(valid.sum()) != len(index)
     assert rows["_module.m.adapter.lora_down"] is None
 
 
