@@ -22,7 +22,14 @@ from customer_models.inference import RankedCandidates, rank_candidates
 from customer_models.keys import KeyEncoder, bucket_of_ids
 from customer_models.model import AccessModel
 from customer_models.model_files import ModelBundle, load_model, save_model
-from customer_models.training import TrainingReport, split_points, train_model
+from customer_models.training import (
+    TrainingExamples,
+    TrainingReport,
+    build_examples,
+    multi_positive_loss,
+    split_points,
+    train_model,
+)
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -38,11 +45,14 @@ __all__ = [
     "ThresholdTrial",
     "TrainConfig",
     "TrainingDataError",
+    "TrainingExamples",
     "TrainingReport",
     "bucket_of_ids",
+    "build_examples",
     "choose_threshold",
     "evaluate_model",
     "load_model",
+    "multi_positive_loss",
     "rank_candidates",
     "save_model",
     "split_points",

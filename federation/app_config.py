@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from customer_models import ModelConfig
+from simulations import BUILTIN
 
 StrategyName = Literal["fedavg", "fedadam", "fedprox"]
 RobustName = Literal["none", "trimmed-mean", "krum"]
-ScenarioName = Literal["synthetic"]
+#: The built-in synthetic scenario; any other ``scenario`` value names a simulation scenario.
+SYNTHETIC_SCENARIO = "synthetic"
 
 # --- message contract ---------------------------------------------------------------------------
 
@@ -51,19 +53,24 @@ class FederationConfigError(ValueError):
 
 @dataclass(frozen=True)
 class PrivacySettings:
-    """Differential-privacy settings (the trainers and wrappers that use them come with DP).
+    """Differential-privacy settings.
+
+    Sample level: :mod:`federation.client.dp_trainer`; client level:
+    :mod:`federation.client.update_privacy` (both say what guarantee holds).
 
     Attributes
     ----------
     sample_level
-        Train with DP-SGD on each client (run config ``dp-sample-level``).
+        Train with DP-SGD on each client (run config ``dp-sample-level``); the noise is
+        calibrated once for ``num-server-rounds × local-steps`` steps.
     target_epsilon, delta
         The per-customer budget ``(ε, δ)`` accounted across all rounds
-        (``dp-target-epsilon``, ``dp-delta``).
+        (``dp-target-epsilon``, ``dp-delta``); client-level ε is reported at the same ``δ``.
     max_grad_norm
         Per-example gradient clip of DP-SGD (``dp-max-grad-norm``).
     client_level
-        Clip and noise each client's update of the shared base (``dp-client-level``).
+        Each client clips and noises its own update of the shared base before replying
+        (``dp-client-level``).
     client_clip
         Update-norm clip of client-level DP (``dp-client-clip``).
     client_noise
@@ -135,7 +142,11 @@ class FederationConfig:
     seed
         Seeds the initial base and the clients' sampling and shuffling.
     scenario
-        Where customers' data comes from (``synthetic`` for now).
+        Where customers' data comes from: ``synthetic`` (seeded synthetic customers), the
+        name of a built-in simulation scenario (``default``, ``cold-start``, ``smoke``) or the
+        path of a scenario TOML file (see :mod:`simulations.scenario`); a scenario's customer
+        ``i`` is played by the node with ``partition-id = i``, and ``num-supernodes`` must equal
+        its customer count.
     synthetic_requests, synthetic_seed
         Length of each synthetic customer's trace and the scenario's seed.
     model
@@ -169,7 +180,7 @@ class FederationConfig:
     checkpoint_dir: str = ""
     resume: bool = False
     seed: int = 0
-    scenario: ScenarioName = "synthetic"
+    scenario: str = SYNTHETIC_SCENARIO
     synthetic_requests: int = 20_000
     synthetic_seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -221,7 +232,7 @@ class FederationConfig:
             )
         _choice("strategy", self.strategy, StrategyName)
         _choice("robust-aggregation", self.robust_aggregation, RobustName)
-        _choice("scenario", self.scenario, ScenarioName)
+        _check_scenario(self.scenario)
         if self.resume and not self.checkpoint_dir:
             raise FederationConfigError("resume = true needs a checkpoint-dir to resume from")
 
@@ -281,6 +292,15 @@ def _choice(name: str, value: str, literal: Any) -> None:
     allowed = get_args(literal)
     if value not in allowed:
         raise FederationConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def _check_scenario(value: str) -> None:
+    if value == SYNTHETIC_SCENARIO or value in BUILTIN or value.endswith(".toml"):
+        return
+    raise FederationConfigError(
+        f"scenario must be {SYNTHETIC_SCENARIO!r}, a built-in scenario ({', '.join(BUILTIN)}) "
+        f"or the path of a scenario .toml file, got {value!r}"
+    )
 
 
 def _coerce(key: str, value: Any, kind: type) -> Any:

@@ -8,7 +8,13 @@ rounds in the customer's :class:`PrivacyLedger` (PRV accountant) and enforced ag
 
 from privacy.accountant import EPS_ERROR, prv_epsilon
 from privacy.budget import MAX_NOISE_MULTIPLIER, PrivacyBudget, calibrate_noise
-from privacy.client_dp import add_gaussian_noise, clip_update, privatize_update, update_norm
+from privacy.client_dp import (
+    add_gaussian_noise,
+    clip_update,
+    noised_norm_bound,
+    privatize_update,
+    update_norm,
+)
 from privacy.dp_sgd import (
     GRAD_SAMPLE_MODES,
     DPSGDConfig,
@@ -45,6 +51,7 @@ __all__ = [
     "clip_update",
     "dp_lstm",
     "dp_parameter_names",
+    "noised_norm_bound",
     "per_example_loss",
     "privatize_update",
     "prv_epsilon",

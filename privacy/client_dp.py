@@ -141,6 +141,39 @@ def privatize_update(
     return add_gaussian_noise(clipped, noise_multiplier * max_norm, seed=seed), norm
 
 
+def noised_norm_bound(max_norm: float, noise_multiplier: float, dimension: int) -> float:
+    """Return a norm an honestly privatized update exceeds with probability below 1.6e-8.
+
+    ``‖clipped + N(0, (σC)² I_d)‖ ≤ C + σC(√d + t)`` except with probability
+    ``exp(-t²/2)`` (Gaussian concentration of the norm, a 1-Lipschitz function), ``t = 6``: a
+    server may refuse privatized replies beyond it.
+
+    Parameters
+    ----------
+    max_norm
+        Clipping norm ``C``.
+    noise_multiplier
+        ``σ >= 0``.
+    dimension
+        Coordinates ``d`` of the update.
+
+    Examples
+    --------
+    >>> noised_norm_bound(1.0, 0.0, 100)
+    1.0
+    """
+    _check_positive("max_norm", max_norm)
+    if not (math.isfinite(noise_multiplier) and noise_multiplier >= 0.0):
+        raise InvalidPrivacyConfigError(
+            f"noise_multiplier must be a finite number >= 0, got {noise_multiplier!r}"
+        )
+    return max_norm + noise_multiplier * max_norm * (math.sqrt(dimension) + _NORM_TAIL)
+
+
+#: Standard normal tail of :func:`noised_norm_bound`.
+_NORM_TAIL = 6.0
+
+
 def _check_positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0.0):
         raise InvalidPrivacyConfigError(f"{name} must be a positive finite number, got {value!r}")

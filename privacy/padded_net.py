@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from torch.nn import functional
 
 from customer_models.model import AccessModel, ContextEncoder
+from customer_models.training import multi_positive_loss
 from privacy.errors import InvalidPrivacyConfigError
 
 
@@ -165,7 +166,5 @@ def per_example_loss(logits: Tensor, labels: Tensor) -> Tensor:
         the cross-entropy. The batch mean is the loss ``customer_models`` trains on.
     """
     if labels.dtype == torch.bool:
-        everything = torch.logsumexp(logits, dim=1)
-        on_positive = torch.logsumexp(logits.masked_fill(~labels, float("-inf")), dim=1)
-        return everything - on_positive
+        return multi_positive_loss(logits, labels, reduction="none")
     return functional.cross_entropy(logits, labels, reduction="none")

@@ -114,10 +114,13 @@ def test_evaluate_reports_validation_loss() -> None:
     assert float(metrics["eval-loss"]) > 0  # type: ignore[arg-type]
 
 
-def test_sample_level_dp_is_refused_until_wired() -> None:
+def test_sample_level_dp_trains_and_reports_epsilon() -> None:
     app = make_client_app({**TINY, "dp-sample-level": True})
-    with pytest.raises(ValueError, match="dp-sample-level"):
-        app(instruction(), context(0))
+    reply = app(instruction(), context(0))
+    metrics = reply.content.metric_records[METRICS_KEY]
+    assert reply.content[STATUS_KEY]["code"] == "ok"
+    assert 0.0 < float(metrics["epsilon"]) <= 8.0  # type: ignore[arg-type]
+    assert metrics["train-loss"] == 0.0  # not private: stays on the customer's side
 
 
 def test_synthetic_customers_differ_and_repeat() -> None:

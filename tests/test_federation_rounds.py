@@ -234,12 +234,12 @@ def test_strategies_and_robust_aggregation_run(tmp_path: Path, strategy: str, ro
         assert {t["dtype"] for t in manifest["tensors"].values()} == {"float32"}
 
 
-@pytest.mark.parametrize("key", ["dp-sample-level", "dp-client-level"])
-def test_unwired_privacy_fails_the_run_at_its_start(tmp_path: Path, key: str) -> None:
-    cfg = config(tmp_path, **{key: True})
-    with pytest.raises(ValueError, match=key):
-        run_federation(InMemoryGrid(make_client_app(TINY), 3), cfg)
-    assert not (tmp_path / "ckpt").exists()
+def test_privacy_is_no_longer_refused_at_the_start(tmp_path: Path) -> None:
+    # Both DP layers are wired (tests/test_federation_privacy.py runs them): a run asking for
+    # them starts and saves its initial round instead of failing.
+    cfg = config(tmp_path, **{"dp-client-level": True, "num-server-rounds": 1})
+    assert run_federation(InMemoryGrid(make_client_app(TINY), 3), cfg) is not None
+    assert CheckpointStore(cfg.checkpoint_dir).rounds() == [0, 1]
 
 
 def test_strategy_refuses_to_send_anything_but_the_base(tmp_path: Path) -> None:

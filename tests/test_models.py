@@ -313,3 +313,71 @@ def test_gpu_ranking_matches_cpu(trained: tuple[AccessModel, KeyEncoder], trace:
     assert np.allclose(cpu.probs, gpu.probs, atol=1e-4, equal_nan=True)
     agree = (cpu.cand_ids[:, 0] == gpu.cand_ids[:, 0]).mean()
     assert agree > 0.999
+
+
+def _reference_examples(
+    trace: Trace, encoder: KeyEncoder, model_config: ModelConfig, config: TrainConfig
+) -> tuple[object, ...]:
+    """The example building ``train_model`` did inline before ``build_examples`` existed."""
+    from customer_models import bucket_of_ids
+    from customer_models.dataset import collect_examples
+
+    rng = np.random.default_rng(config.seed)
+    val_start, train_end = split_points(len(trace), config)
+    last = train_end - 1
+    selected = np.zeros(last, dtype=np.bool_)
+    train_rate = min(1.0, config.max_samples / val_start)
+    val_rate = min(1.0, (config.max_samples / 4) / (last - val_start))
+    selected[:val_start] = rng.random(val_start) < train_rate
+    selected[val_start:] = rng.random(last - val_start) < val_rate
+    buckets = bucket_of_ids(encoder, trace.dense_ids, trace.keys, model_config.adapter_buckets)
+    featurizer = CandidateFeaturizer(trace, config=config.featurizer)
+    examples, ctx = collect_examples(
+        featurizer, last, selected, buckets, horizon=config.label_horizon, label_stop=train_end
+    )
+    is_val = examples.positions >= val_start
+    return examples, ctx, np.flatnonzero(~is_val), np.flatnonzero(is_val), rng.random()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [FAST, replace(FAST, seed=7, label_horizon=3, train_fraction=0.6, max_samples=1_500)],
+)
+def test_build_examples_matches_the_previous_inline_code(trace: Trace, config: TrainConfig) -> None:
+    from customer_models import build_examples
+
+    encoder = KeyEncoder(SECRET)
+    examples, ctx, train_idx, val_idx, next_draw = _reference_examples(
+        trace, encoder, ModelConfig(), config
+    )
+    rng = np.random.default_rng(config.seed)
+    data = build_examples(trace, encoder, ModelConfig(), config, rng=rng)
+    for name in ("positions", "cand_feats", "cand_buckets", "valid", "positive"):
+        np.testing.assert_array_equal(getattr(data.examples, name), getattr(examples, name))
+    np.testing.assert_array_equal(data.train_idx, train_idx)
+    np.testing.assert_array_equal(data.val_idx, val_idx)
+    assert (data.val_start, data.train_end) == split_points(len(trace), config)
+    from customer_models.dataset import ContextHistory
+
+    positions = data.examples.positions
+    window = ModelConfig().window
+    assert isinstance(ctx, np.ndarray)
+    assert torch.equal(
+        data.history.windows(positions), ContextHistory(ctx, window).windows(positions)
+    )
+    # train_model goes on shuffling with the same generator: its state must match too.
+    assert rng.random() == next_draw
+
+
+def test_multi_positive_loss_reductions() -> None:
+    from customer_models import multi_positive_loss
+
+    logits = torch.randn(5, 4)
+    positive = torch.zeros(5, 4, dtype=torch.bool)
+    positive[torch.arange(5), torch.tensor([0, 1, 2, 3, 3])] = True
+    positive[0, 2] = True
+    per_example = multi_positive_loss(logits, positive, reduction="none")
+    assert per_example.shape == (5,)
+    assert torch.allclose(per_example.mean(), multi_positive_loss(logits, positive))
+    with pytest.raises(ValueError, match="reduction"):
+        multi_positive_loss(logits, positive, reduction="sum")  # type: ignore[arg-type]

@@ -1,21 +1,25 @@
 """Customer side: ClientApp and the long-running agent (issues 4 and 5).
 
 The ClientApp (:func:`make_client_app`; ``flwr run`` loads ``federation.client.client_app:app``)
-trains a customer's model locally through a :class:`LocalTrainer` (:class:`PlainTrainer` now,
-DP-SGD next) on data from a :class:`CustomerDataSource` (:class:`SyntheticScenario` for now),
-keeps the adapter, key secret and trainer state in :class:`CustomerState`, and replies with the
-shared base only.
+trains a customer's model locally through a :class:`LocalTrainer` (:class:`PlainTrainer`, or
+:class:`DPSGDTrainer` with sample-level DP) on data from a :class:`CustomerDataSource`
+(:class:`SyntheticScenario` or a simulation scenario's :class:`ScenarioDataSource`), keeps the
+adapter, key secret and trainer state (the privacy ledger) in :class:`CustomerState`, and replies
+with the shared base only — clipped and noised with client-level DP (:func:`privatize_base`).
 """
 
 from federation.client.client_app import make_client_app
 from federation.client.customer_data import (
+    CustomerData,
     CustomerDataSource,
+    ScenarioDataSource,
     SyntheticScenario,
     customer_of,
     make_data_source,
 )
 from federation.client.customer_examples import CustomerExamples, customer_examples
 from federation.client.customer_state import CustomerState
+from federation.client.dp_trainer import DPSGDTrainer
 from federation.client.local_trainer import (
     NO_DP_EPSILON,
     LocalTrainer,
@@ -26,18 +30,23 @@ from federation.client.local_trainer import (
 from federation.client.message_handlers import handle_evaluate, handle_train
 from federation.client.plain_trainer import PlainTrainer
 from federation.client.trainers import make_local_trainer
+from federation.client.update_privacy import client_level_epsilon, privatize_base
 
 __all__ = [
     "NO_DP_EPSILON",
+    "CustomerData",
     "CustomerDataSource",
     "CustomerExamples",
     "CustomerState",
+    "DPSGDTrainer",
     "LocalTrainer",
     "LocalTrainingResult",
     "LocalTrainingTask",
     "PlainTrainer",
+    "ScenarioDataSource",
     "SyntheticScenario",
     "TrainingRefusedError",
+    "client_level_epsilon",
     "customer_examples",
     "customer_of",
     "handle_evaluate",
@@ -45,4 +54,5 @@ __all__ = [
     "make_client_app",
     "make_data_source",
     "make_local_trainer",
+    "privatize_base",
 ]

@@ -1,13 +1,17 @@
-"""Where a customer's accesses come from: a small protocol and the built-in synthetic scenario.
+"""Where a customer's accesses come from: a small protocol, synthetic and real-trace sources.
 
 In simulation, a SuperNode's ``partition-id`` (``num-partitions`` of them) names the customer it
-plays; a :class:`CustomerDataSource` turns that into the customer's trace. The real-trace
-scenario (a TOML naming trace segments) plugs in behind the same protocol.
+plays; a :class:`CustomerDataSource` turns that into the customer's :class:`CustomerData`: its
+trace and the share of it usable for training (the rest is where hits count, design §4).
+:class:`SyntheticScenario` generates seeded customers; :class:`ScenarioDataSource` plays the
+customers of a :class:`simulations.Scenario` (a TOML naming real trace segments), each with its
+own ``train_fraction``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
@@ -20,17 +24,38 @@ from cache_core.synthetic import (
     scan_workload,
 )
 from cache_core.trace import Trace
-from federation.app_config import FederationConfig, FederationConfigError
+from customer_models import TrainConfig
+from federation.app_config import SYNTHETIC_SCENARIO, FederationConfig, FederationConfigError
+from simulations import Scenario, load_scenario
 
 #: Keys of different synthetic customers are drawn from disjoint ranges of this width.
 CUSTOMER_KEY_SPACING = 1 << 32
 
+#: Training share of a synthetic customer's trace (:class:`~customer_models.TrainConfig`'s).
+DEFAULT_TRAIN_FRACTION = TrainConfig().train_fraction
+
+
+@dataclass(frozen=True, eq=False)
+class CustomerData:
+    """One customer's accesses.
+
+    Attributes
+    ----------
+    trace
+        The customer's whole trace.
+    train_fraction
+        The customer trains (and validates) only on this first share of ``trace``.
+    """
+
+    trace: Trace
+    train_fraction: float = DEFAULT_TRAIN_FRACTION
+
 
 class CustomerDataSource(Protocol):
-    """Gives the trace of the customer a node plays."""
+    """Gives the data of the customer a node plays."""
 
-    def customer_trace(self, customer: int, num_customers: int) -> Trace:
-        """Return customer ``customer``'s trace (``0 <= customer < num_customers``)."""
+    def customer_data(self, customer: int, num_customers: int) -> CustomerData:
+        """Return customer ``customer``'s data (``0 <= customer < num_customers``)."""
         ...
 
 
@@ -65,16 +90,30 @@ class SyntheticScenario:
         Requests per customer.
     seed
         Scenario seed.
+    train_fraction
+        Every customer's training share.
     """
 
-    def __init__(self, requests: int, seed: int = 0) -> None:
+    def __init__(
+        self, requests: int, seed: int = 0, *, train_fraction: float = DEFAULT_TRAIN_FRACTION
+    ) -> None:
         if requests < 1:
             raise ValueError(f"requests must be positive, got {requests}")
+        if not 0.0 < train_fraction < 1.0:
+            raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
         self.requests = requests
         self.seed = seed
+        self.train_fraction = train_fraction
 
     def __repr__(self) -> str:
-        return f"SyntheticScenario(requests={self.requests}, seed={self.seed})"
+        return (
+            f"SyntheticScenario(requests={self.requests}, seed={self.seed}, "
+            f"train_fraction={self.train_fraction})"
+        )
+
+    def customer_data(self, customer: int, num_customers: int) -> CustomerData:
+        """Return customer ``customer``'s trace and the common training share."""
+        return CustomerData(self.customer_trace(customer, num_customers), self.train_fraction)
 
     def customer_trace(self, customer: int, num_customers: int) -> Trace:
         """Return customer ``customer``'s trace (see the class docstring)."""
@@ -107,8 +146,59 @@ def _synthetic_trace(requests: int, seed: int, customer: int) -> Trace:
     )
 
 
+class ScenarioDataSource:
+    """The customers of a simulation :class:`~simulations.Scenario`, each with its own split.
+
+    Customer ``i`` (the node with ``partition-id = i``) plays the scenario's ``i``-th
+    ``[[customer]]`` entry and trains on its ``train_fraction``.
+
+    Parameters
+    ----------
+    scenario
+        The loaded scenario.
+    """
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+
+    def __repr__(self) -> str:
+        return (
+            f"ScenarioDataSource(scenario={self.scenario.name!r}, "
+            f"customers={len(self.scenario.customers)})"
+        )
+
+    def customer_data(self, customer: int, num_customers: int) -> CustomerData:
+        """Return the trace segment and training share of the scenario's customer ``customer``.
+
+        Raises
+        ------
+        FederationConfigError
+            If the federation runs a different number of nodes than the scenario has customers.
+        """
+        count = len(self.scenario.customers)
+        if num_customers != count:
+            raise FederationConfigError(
+                f"scenario {self.scenario.name!r} has {count} customers but the federation "
+                f"runs {num_customers} nodes (num-partitions); run the simulation with "
+                f'num-supernodes = {count} (e.g. --federation-config "num-supernodes={count}")'
+            )
+        spec = self.scenario.customers[customer]
+        return CustomerData(self.scenario.customer_trace(customer, count), spec.train_fraction)
+
+
 def make_data_source(config: FederationConfig) -> CustomerDataSource:
-    """Return the data source of ``config.scenario``."""
-    if config.scenario == "synthetic":
+    """Return the data source of ``config.scenario`` (synthetic, built-in or a TOML path).
+
+    Raises
+    ------
+    simulations.ScenarioError
+        If the scenario cannot be loaded.
+    """
+    if config.scenario == SYNTHETIC_SCENARIO:
         return SyntheticScenario(config.synthetic_requests, config.synthetic_seed)
-    raise FederationConfigError(f"unknown scenario {config.scenario!r}")
+    return ScenarioDataSource(_scenario(config.scenario))
+
+
+@lru_cache(maxsize=4)
+def _scenario(name_or_path: str) -> Scenario:
+    return load_scenario(name_or_path)

@@ -6,11 +6,14 @@ Everything is stored as Flower records (no pickle):
   and never sent anywhere; in deployment the agent's store supplies it instead.
 * ``adapter`` (ArrayRecord): the customer's adapter weights by stable name.
 * ``client-progress`` (ConfigRecord): rounds trained, local steps taken, the last round.
-* ``trainer-state`` (ConfigRecord): the local trainer's state (the DP ledger, once wired).
+* ``trainer-state`` (ConfigRecord): the local trainer's state (DP-SGD's privacy ledger).
+* ``client-dp`` (ConfigRecord): client-level DP releases so far and their ε.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 
 import torch
@@ -22,6 +25,7 @@ SECRET_KEY = "customer-secret"
 ADAPTER_KEY = "adapter"
 PROGRESS_KEY = "client-progress"
 TRAINER_KEY = "trainer-state"
+CLIENT_DP_KEY = "client-dp"
 SECRET_BYTES = 32
 
 
@@ -49,6 +53,17 @@ class CustomerState:
         secret = record["secret"]
         assert isinstance(secret, bytes)
         return KeyEncoder(secret)
+
+    def private_seed(self, label: str) -> int:
+        """Return a 63-bit seed derived from the customer's secret and ``label``.
+
+        The server cannot reproduce it; give every use its own label (round, session).
+        """
+        self.key_encoder()
+        secret = self._state.config_records[SECRET_KEY]["secret"]
+        assert isinstance(secret, bytes)
+        digest = hmac.new(secret, b"private-seed/" + label.encode(), hashlib.sha256).digest()
+        return int.from_bytes(digest[:8], "little") >> 1
 
     def adapter(self) -> dict[str, torch.Tensor] | None:
         """Return the saved adapter weights (``None`` before the first round)."""
@@ -95,6 +110,17 @@ class CustomerState:
     def save_trainer_state(self, state: dict[str, int | float | str | bytes | bool]) -> None:
         """Keep the trainer state for the next round."""
         self._state[TRAINER_KEY] = ConfigRecord(dict(state))
+
+    @property
+    def client_dp_releases(self) -> int:
+        """Client-level DP releases (noised updates sent) so far."""
+        record = self._state.config_records.get(CLIENT_DP_KEY)
+        value = record.get("releases", 0) if record is not None else 0
+        return int(value) if isinstance(value, int) else 0
+
+    def record_client_dp(self, releases: int, epsilon: float) -> None:
+        """Keep the count of client-level DP releases and their ε."""
+        self._state[CLIENT_DP_KEY] = ConfigRecord({"releases": releases, "epsilon": epsilon})
 
     def _progress_int(self, key: str) -> int:
         record = self._state.config_records.get(PROGRESS_KEY)

@@ -1,4 +1,4 @@
-"""The seam between the ClientApp and whatever trains locally (plain now, DP-SGD next).
+"""The seam between the ClientApp and whatever trains locally (plain or DP-SGD).
 
 The train handler builds a :class:`LocalTrainingTask` (the model already holds the received
 global base and the customer's own adapter), restores the trainer's persistent state from the
@@ -65,7 +65,11 @@ class LocalTrainingTask:
     proximal_mu
         FedProx's weight ``μ`` of ``μ/2 · ‖w_base - w_global‖²`` (0: none).
     seed
-        Seeds shuffling for this round.
+        Seeds shuffling for this round (derived from the run's seed: not secret).
+    private_seed
+        Seeds the randomness privacy rests on (DP-SGD's Poisson sampling and noise); derived
+        from the customer's secret, so the server cannot reproduce it. ``None``: fresh
+        entropy.
     """
 
     model: AccessModel
@@ -78,6 +82,7 @@ class LocalTrainingTask:
     learning_rate: float
     proximal_mu: float
     seed: int
+    private_seed: int | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,11 @@ the adapter and progress in Context state, and reply with the base weights only 
 and a status). A customer with too few examples replies with status ``insufficient-data``; a
 trainer that refuses (privacy budget) replies with its status. Evaluate: the received base with
 the customer's adapter, cross-entropy on the customer's validation slice.
+
+Privacy: with ``dp-sample-level`` the trainer is DP-SGD (:mod:`federation.client.dp_trainer`);
+its ledger is saved in Context state even when training fails midway, so spent privacy is never
+forgotten. With ``dp-client-level`` the base update is clipped and noised here, before the reply
+(:mod:`federation.client.update_privacy`). Under either, the training loss is not sent.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from federation.client.local_trainer import (
     LocalTrainingTask,
     TrainingRefusedError,
 )
+from federation.client.update_privacy import client_level_epsilon, privatize_base
 
 _log = logging.getLogger(__name__)
 
@@ -89,6 +95,7 @@ def handle_train(
         learning_rate=config.learning_rate,
         proximal_mu=float(mu) if isinstance(mu, int | float) else 0.0,
         seed=_seed(config.seed, customer, server_round),
+        private_seed=state.private_seed(f"dp-sgd/{server_round}/{state.rounds_trained}"),
     )
     trainer.load_state_dict(state.trainer_state())
     try:
@@ -96,15 +103,20 @@ def handle_train(
     except TrainingRefusedError as exc:
         _log.warning("round %d: trainer refused: %s", server_round, exc)
         return _status_reply(message, exc.code, exc.reason, train=True)
-    state.save_trainer_state(trainer.state_dict())
+    finally:
+        # A DP ledger records steps taken even by a session that failed: keep it in any case.
+        state.save_trainer_state(trainer.state_dict())
     state.save_adapter(model.adapter_state())
+    weights = model.base_state()
+    if config.privacy.client_level:
+        weights = _privatize(config, state, weights, received, server_round)
     state.record_round(server_round, result.steps)
-    base = ArrayRecord({k: v.contiguous() for k, v in model.base_state().items()})
+    base = ArrayRecord({k: v.contiguous() for k, v in weights.items()})
     metrics = MetricRecord(
         {
             NUM_EXAMPLES: result.examples,
             "local-steps": result.steps,
-            "train-loss": result.train_loss,
+            "train-loss": 0.0 if _any_dp(config) else result.train_loss,
             "epsilon": result.epsilon,
         }
     )
@@ -139,15 +151,54 @@ def _examples(
     customer: int,
     count: int,
 ) -> CustomerExamples:
-    trace = data_source.customer_trace(customer, count)
+    data = data_source.customer_data(customer, count)
     return customer_examples(
-        trace,
+        data.trace,
         state.key_encoder(),
         config.model,
         max_samples=config.max_samples,
         seed=_seed(config.seed, customer, 0),
         label_horizon=config.label_horizon,
+        train_fraction=data.train_fraction,
     )
+
+
+def _privatize(
+    config: FederationConfig,
+    state: CustomerState,
+    weights: dict[str, torch.Tensor],
+    received: dict[str, torch.Tensor],
+    server_round: int,
+) -> dict[str, torch.Tensor]:
+    """Clip and noise the base update (client-level DP) and account the release."""
+    settings = config.privacy
+    seed = state.private_seed(f"client-dp/{server_round}/{state.rounds_trained}")
+    noised, norm = privatize_base(
+        weights,
+        received,
+        clip=settings.client_clip,
+        noise_multiplier=settings.client_noise,
+        seed=seed,
+    )
+    releases = state.client_dp_releases + 1
+    epsilon = client_level_epsilon(settings.client_noise, releases, settings.delta)
+    state.record_client_dp(releases, epsilon)
+    _log.info(
+        "round %d: client-level DP: update norm %.4g clipped to %.4g, noise σ=%.4g; "
+        "client-level ε=%.4g (δ=%.3g) after %d releases",
+        server_round,
+        norm,
+        settings.client_clip,
+        settings.client_noise,
+        epsilon,
+        settings.delta,
+        releases,
+    )
+    return noised
+
+
+def _any_dp(config: FederationConfig) -> bool:
+    return config.privacy.sample_level or config.privacy.client_level
 
 
 def _received_base(message: Message) -> dict[str, torch.Tensor]:

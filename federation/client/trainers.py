@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from federation.app_config import FederationConfig, FederationConfigError
+from federation.app_config import FederationConfig
+from federation.client.dp_trainer import DPSGDTrainer
 from federation.client.local_trainer import LocalTrainer
 from federation.client.plain_trainer import PlainTrainer
 
@@ -10,13 +11,15 @@ from federation.client.plain_trainer import PlainTrainer
 def make_local_trainer(config: FederationConfig) -> LocalTrainer:
     """Return the trainer ``config`` asks for.
 
-    Raises
-    ------
-    FederationConfigError
-        If sample-level DP is asked for: the DP-SGD trainer is not wired in yet.
+    :class:`DPSGDTrainer` with ``dp-sample-level = true`` (its noise calibrated for
+    ``num-server-rounds`` rounds of local training), :class:`PlainTrainer` otherwise.
     """
     if config.privacy.sample_level:
-        raise FederationConfigError(
-            "dp-sample-level = true needs the DP-SGD trainer, which is not wired in yet"
+        return DPSGDTrainer(
+            config.privacy,
+            planned_rounds=config.num_server_rounds,
+            local_steps=config.local_steps,
+            local_epochs=config.local_epochs,
+            batch_size=config.batch_size,
         )
     return PlainTrainer()

@@ -7,7 +7,7 @@ import logging
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result
 
-from federation.app_config import FederationConfig, FederationConfigError
+from federation.app_config import FederationConfig
 from federation.server.base_weights import initial_base, layout_mismatch, to_array_record
 from federation.server.checkpoint_store import CheckpointError, CheckpointStore
 from federation.server.checkpointing_strategy import CheckpointingStrategy
@@ -38,13 +38,10 @@ def run_federation(grid: Grid, config: FederationConfig) -> Result | None:
 
     Raises
     ------
-    FederationConfigError
-        If DP is asked for (not wired in yet): a run must not silently train without it.
     CheckpointError
         If a fresh run would overwrite existing checkpoints, or the checkpoint to resume from
         does not fit the configured model.
     """
-    _refuse_unwired_privacy(config)
     store = CheckpointStore(config.checkpoint_dir) if config.checkpoint_dir else None
     extra = {"strategy": config.strategy, "model_config": config.model.to_dict()}
     start_round = 0
@@ -89,14 +86,3 @@ def run_federation(grid: Grid, config: FederationConfig) -> Result | None:
         num_rounds=remaining,
         timeout=config.round_timeout,
     )
-
-
-def _refuse_unwired_privacy(config: FederationConfig) -> None:
-    if config.privacy.sample_level:
-        raise FederationConfigError(
-            "dp-sample-level = true needs the DP-SGD trainer, which is not wired in yet"
-        )
-    if config.privacy.client_level:
-        raise FederationConfigError(
-            "dp-client-level = true needs the client-level DP wrapper, which is not wired in yet"
-        )

@@ -17,6 +17,7 @@ logged and left out). Nothing here copies Flower's round loop.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,6 +53,7 @@ from federation.server.reply_screening import (
 )
 from federation.server.robust_aggregation import RobustAggregator, make_robust_aggregator
 from federation.server.round_report import RoundRecorder, RoundReport
+from privacy import noised_norm_bound
 
 _log = logging.getLogger(__name__)
 
@@ -267,6 +269,18 @@ def _evaluate_problem(message: Message) -> str:
     return ""
 
 
+def _max_update_norm(config: FederationConfig) -> float | None:
+    """Return the screening bound of update norms (``None``: no norm screening).
+
+    ``norm-screen-factor × clip-bound``; under client-level DP, the norm an honestly clipped
+    and noised update exceeds with negligible probability (:func:`privacy.noised_norm_bound`).
+    """
+    if config.privacy.client_level:
+        dimension = sum(math.prod(shape) for shape, _ in base_layout(config.model).values())
+        return noised_norm_bound(config.privacy.client_clip, config.privacy.client_noise, dimension)
+    return config.norm_screen_factor * config.clip_bound if config.clip_bound > 0 else None
+
+
 def build_strategy(config: FederationConfig, recorder: RoundRecorder) -> SharedBaseFedAvg:
     """Build the strategy ``config`` names, with its screening and robust aggregation.
 
@@ -285,9 +299,7 @@ def build_strategy(config: FederationConfig, recorder: RoundRecorder) -> SharedB
             krum_byzantine=config.krum_byzantine,
         ),
         "robust_name": config.robust_aggregation,
-        "max_update_norm": (
-            config.norm_screen_factor * config.clip_bound if config.clip_bound > 0 else None
-        ),
+        "max_update_norm": _max_update_norm(config),
         "base_names": base_layout(config.model),
         "fraction_train": config.fraction_train,
         "min_train_nodes": config.min_train_nodes,
