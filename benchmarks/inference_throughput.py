@@ -54,14 +54,10 @@ from customer_models.features import CandidateFeaturizer
 #: Predictions per second the model path should sustain on one CPU core.
 TARGET_PREDICTIONS_PER_S = 100_000
 
-#: What :func:`rank_candidates` would need for a CUDA model (reported when CUDA is present).
+#: How the GPU path works (reported with the CUDA result, or when CUDA is absent).
 CUDA_NOTE = (
-    "customer_models.inference._score_block builds its inputs with torch.from_numpy (CPU) and "
-    "its logits buffer with torch.full on the default (CPU) device, and reads probabilities "
-    "back with .numpy(); a CUDA model needs the window, candidate-feature, row and bucket "
-    "tensors moved to the model's device (ideally pinned and non_blocking), the logits buffer "
-    "allocated on that device, the top-k done with torch.topk on the device, and the result "
-    "copied back with .cpu() before numpy."
+    "rank_candidates runs on the model's device: inputs are copied there block by block and "
+    "the ranked candidates come back to the CPU (CPU path is the reference)."
 )
 
 
