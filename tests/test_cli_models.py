@@ -26,6 +26,22 @@ def loop_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def evaluate(
+    capsys: pytest.CaptureFixture[str], trace: Path, size: str, prefetch: str, *extra: str
+) -> tuple[int, str, str]:
+    return cli(
+        capsys,
+        "evaluate",
+        "--trace",
+        f"lines:{trace}",
+        "--cache-size",
+        size,
+        "--prefetch",
+        prefetch,
+        *extra,
+    )
+
+
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -36,17 +52,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_evaluate_heuristics_json(
     loop_trace: Path, capsys: pytest.CaptureFixture[str], prefetch: str
 ) -> None:
-    code, out, _ = cli(
-        capsys,
-        "evaluate",
-        "--trace",
-        f"lines:{loop_trace}",
-        "--cache-size",
-        "0.05",
-        "--prefetch",
-        prefetch,
-        "--json",
-    )
+    code, out, _ = evaluate(capsys, loop_trace, "0.05", prefetch, "--json")
     assert code == 0
     payload = json.loads(out)
     assert payload["prefetcher"] == prefetch
@@ -82,34 +88,14 @@ def test_train_then_evaluate_model(
     assert secret.read_text().strip() not in err + out  # never printed
     assert (out_dir / "manifest.json").exists()
 
-    code, out, err = cli(
-        capsys,
-        "evaluate",
-        "--trace",
-        f"lines:{loop_trace}",
-        "--cache-size",
-        "0.05",
-        "--prefetch",
-        "model",
-        "--model",
-        str(out_dir),
-        "--json",
+    code, out, err = evaluate(
+        capsys, loop_trace, "0.05", "model", "--model", str(out_dir), "--json"
     )
     assert code == 0, err
     model = json.loads(out)
     assert model["prefetcher"] == "model"
     assert model["train_seconds"] == 0.0  # loaded, not trained
-    code, out, _ = cli(
-        capsys,
-        "evaluate",
-        "--trace",
-        f"lines:{loop_trace}",
-        "--cache-size",
-        "0.05",
-        "--prefetch",
-        "none",
-        "--json",
-    )
+    code, out, _ = evaluate(capsys, loop_trace, "0.05", "none", "--json")
     lru = json.loads(out)
     assert model["requests_evaluated"] == lru["requests_evaluated"]
     assert model["hit_ratio"] > lru["hit_ratio"]
@@ -126,18 +112,7 @@ def test_evaluate_refuses_a_tampered_model(
     data = bytearray(adapter.read_bytes())
     data[-1] ^= 0xFF
     adapter.write_bytes(bytes(data))
-    code, out, err = cli(
-        capsys,
-        "evaluate",
-        "--trace",
-        f"lines:{loop_trace}",
-        "--cache-size",
-        "0.05",
-        "--prefetch",
-        "model",
-        "--model",
-        str(out_dir),
-    )
+    code, out, err = evaluate(capsys, loop_trace, "0.05", "model", "--model", str(out_dir))
     assert code == 2 and out == ""
     assert err.startswith("predis-fl: error:") and "sha256" in err
     assert len(err.strip().splitlines()) == 1
@@ -153,52 +128,19 @@ def test_evaluate_refuses_a_model_trained_past_the_split(
     manifest = json.loads((out_dir / "manifest.json").read_text())
     manifest["training"]["train_requests"] = 8_000
     (out_dir / "manifest.json").write_text(json.dumps(manifest))
-    code, _, err = cli(
-        capsys,
-        "evaluate",
-        "--trace",
-        f"lines:{loop_trace}",
-        "--cache-size",
-        "0.05",
-        "--prefetch",
-        "model",
-        "--model",
-        str(out_dir),
-    )
+    code, _, err = evaluate(capsys, loop_trace, "0.05", "model", "--model", str(out_dir))
     assert code == 2 and "overlap" in err
 
 
 def test_model_option_needs_model_prefetcher(
     loop_trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = cli(
-        capsys,
-        "evaluate",
-        "--trace",
-        f"lines:{loop_trace}",
-        "--cache-size",
-        "10",
-        "--prefetch",
-        "markov",
-        "--model",
-        str(tmp_path),
-    )
+    code, _, err = evaluate(capsys, loop_trace, "10", "markov", "--model", str(tmp_path))
     assert code == 2 and "--model" in err
 
 
 def test_evaluate_missing_model_dir(
     loop_trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = cli(
-        capsys,
-        "evaluate",
-        "--trace",
-        f"lines:{loop_trace}",
-        "--cache-size",
-        "10",
-        "--prefetch",
-        "model",
-        "--model",
-        str(tmp_path / "nothing"),
-    )
+    code, _, err = evaluate(capsys, loop_trace, "10", "model", "--model", str(tmp_path / "nothing"))
     assert code == 2 and err.startswith("predis-fl: error:")
