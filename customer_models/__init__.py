@@ -5,6 +5,7 @@ shared base reads key-agnostic features only, and the adapter (keyed by the cust
 buckets) stays local. This package never imports Flower.
 """
 
+from customer_models.adapter_fit import fit_adapter
 from customer_models.config import DEFAULT_THRESHOLDS, ModelConfig, TrainConfig
 from customer_models.errors import (
     CustomerModelError,
@@ -51,6 +52,7 @@ __all__ = [
     "build_examples",
     "choose_threshold",
     "evaluate_model",
+    "fit_adapter",
     "load_model",
     "multi_positive_loss",
     "rank_candidates",

@@ -45,6 +45,15 @@ NUM_EXAMPLES = "num-examples"
 TRAIN_METRICS = (NUM_EXAMPLES, "local-steps", "train-loss", "epsilon")
 #: Metrics every evaluate reply carries (and nothing else).
 EVALUATE_METRICS = (NUM_EXAMPLES, "eval-loss")
+#: Config flag of an evaluate instruction asking for the customer's final report (and the
+#: ConfigRecord of its reply holding the report; see :mod:`federation.client.final_report`).
+FINAL_REPORT_KEY = "final-report"
+#: Config key of a final-report instruction: adapter steps of the "global" variant.
+ADAPTER_STEPS_KEY = "adapter-steps"
+#: Adapter steps a new customer's adapter is fitted for in the final report's "global" variant.
+DEFAULT_ADAPTER_STEPS = 20
+#: Status of a final-report reply whose evaluation failed.
+STATUS_REPORT_FAILED = "final-report-failed"
 
 
 class FederationConfigError(ValueError):

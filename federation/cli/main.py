@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from cache_core.errors import CacheCoreError
-from federation.cli import compare_cmd, evaluate_cmd, replay_cmd, train_cmd
+from federation.cli import compare_cmd, evaluate_cmd, replay_cmd, simulate_cmd, train_cmd
 
 _log = logging.getLogger("predis_fl")
 
-_COMMANDS = (replay_cmd, compare_cmd, train_cmd, evaluate_cmd)
+_COMMANDS = (replay_cmd, compare_cmd, train_cmd, evaluate_cmd, simulate_cmd)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,7 +89,10 @@ def _is_user_error(exc: BaseException) -> bool:
     if isinstance(exc, CacheCoreError):
         return True
     models = sys.modules.get("customer_models")  # imported only by the commands that use it
-    return models is not None and isinstance(exc, models.CustomerModelError)
+    if models is not None and isinstance(exc, models.CustomerModelError):
+        return True
+    config = sys.modules.get("federation.app_config")
+    return config is not None and isinstance(exc, config.FederationConfigError)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from flwr.clientapp import ClientApp
 
 from federation.app_config import FederationConfig
 from federation.client.customer_data import CustomerDataSource, make_data_source
+from federation.client.final_report import handle_final_report, is_final_report
 from federation.client.message_handlers import handle_evaluate, handle_train
 from federation.client.trainers import make_local_trainer
 
@@ -49,7 +50,10 @@ def make_client_app(
     @app.evaluate()
     def evaluate(message: Message, context: Context) -> Message:
         config = _config(context)
-        return handle_evaluate(message, context, config, data_source or make_data_source(config))
+        source = data_source or make_data_source(config)
+        if is_final_report(message):
+            return handle_final_report(message, context, config, source)
+        return handle_evaluate(message, context, config, source)
 
     return app
 

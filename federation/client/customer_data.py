@@ -45,10 +45,17 @@ class CustomerData:
         The customer's whole trace.
     train_fraction
         The customer trains (and validates) only on this first share of ``trace``.
+    name
+        The customer's name in reports (empty: ``customer-<partition-id>``).
+    capacity
+        Cache size the customer evaluates at: a fraction in (0, 1) of the trace's unique
+        objects, or an object count.
     """
 
     trace: Trace
     train_fraction: float = DEFAULT_TRAIN_FRACTION
+    name: str = ""
+    capacity: float = 0.01
 
 
 class CustomerDataSource(Protocol):
@@ -113,7 +120,11 @@ class SyntheticScenario:
 
     def customer_data(self, customer: int, num_customers: int) -> CustomerData:
         """Return customer ``customer``'s trace and the common training share."""
-        return CustomerData(self.customer_trace(customer, num_customers), self.train_fraction)
+        return CustomerData(
+            self.customer_trace(customer, num_customers),
+            self.train_fraction,
+            name=f"synthetic-{customer}",
+        )
 
     def customer_trace(self, customer: int, num_customers: int) -> Trace:
         """Return customer ``customer``'s trace (see the class docstring)."""
@@ -183,7 +194,12 @@ class ScenarioDataSource:
                 f'num-supernodes = {count} (e.g. --federation-config "num-supernodes={count}")'
             )
         spec = self.scenario.customers[customer]
-        return CustomerData(self.scenario.customer_trace(customer, count), spec.train_fraction)
+        return CustomerData(
+            self.scenario.customer_trace(customer, count),
+            spec.train_fraction,
+            name=spec.name,
+            capacity=spec.capacity,
+        )
 
 
 def make_data_source(config: FederationConfig) -> CustomerDataSource:

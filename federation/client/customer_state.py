@@ -118,6 +118,13 @@ class CustomerState:
         value = record.get("releases", 0) if record is not None else 0
         return int(value) if isinstance(value, int) else 0
 
+    @property
+    def client_dp_epsilon(self) -> float | None:
+        """Client-level ε of the releases so far (``None`` before the first)."""
+        record = self._state.config_records.get(CLIENT_DP_KEY)
+        value = record.get("epsilon") if record is not None else None
+        return float(value) if isinstance(value, int | float) else None
+
     def record_client_dp(self, releases: int, epsilon: float) -> None:
         """Keep the count of client-level DP releases and their ε."""
         self._state[CLIENT_DP_KEY] = ConfigRecord({"releases": releases, "epsilon": epsilon})

@@ -123,6 +123,19 @@ class DPSGDTrainer:
         """``σ`` calibrated for the customer's lifetime (``None`` before the first round)."""
         return self._noise_multiplier
 
+    def next_round_exceeds(self, train_examples: int) -> bool:
+        """Whether the budget is spent: another round would be refused (see the module).
+
+        Before the first round (nothing calibrated yet) only a fully spent ledger counts.
+        """
+        if self._ledger.remaining <= 0.0:
+            return True
+        if self._noise_multiplier is None or self._sample_rate is None:
+            return False
+        return self._ledger.would_exceed(
+            self.steps_per_round(train_examples), self._sample_rate, self._noise_multiplier
+        )
+
     def steps_per_round(self, train_examples: int) -> int:
         """Return the DP-SGD steps of one round for ``train_examples`` training examples."""
         if self.local_steps:

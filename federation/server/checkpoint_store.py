@@ -141,6 +141,19 @@ class CheckpointStore:
         )
         return path
 
+    def write_json(self, name: str, payload: dict[str, Any]) -> Path:
+        """Write ``payload`` as ``name`` in the directory, atomically, and return its path.
+
+        For run-level records beside the rounds (e.g. the final report); ``name`` must not look
+        like a round manifest.
+        """
+        if _MANIFEST.match(name) or "/" in name or not name.endswith(".json"):
+            raise ValueError(f"not a valid run-level JSON file name: {name!r}")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / name
+        _write_atomic(path, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
+        return path
+
     def load(self, server_round: int) -> Checkpoint:
         """Load and verify the checkpoint of ``server_round``.
 

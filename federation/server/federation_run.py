@@ -7,22 +7,32 @@ import logging
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result
 
-from federation.app_config import FederationConfig
+from federation.app_config import DEFAULT_ADAPTER_STEPS, FederationConfig
 from federation.server.base_weights import initial_base, layout_mismatch, to_array_record
 from federation.server.checkpoint_store import CheckpointError, CheckpointStore
 from federation.server.checkpointing_strategy import CheckpointingStrategy
+from federation.server.final_report import collect_final_report
 from federation.server.round_report import RoundRecorder
 from federation.server.shared_base_strategy import build_strategy
 
 _log = logging.getLogger(__name__)
 
 
-def run_federation(grid: Grid, config: FederationConfig) -> Result | None:
+def run_federation(
+    grid: Grid,
+    config: FederationConfig,
+    *,
+    final_report: bool = False,
+    adapter_steps: int = DEFAULT_ADAPTER_STEPS,
+) -> Result | None:
     """Run the rounds ``config`` asks for on ``grid`` and return Flower's result.
 
     A fresh run starts from :func:`~federation.server.base_weights.initial_base` (saved as
     round 0 when checkpoints are on). A resumed run starts from the last good checkpoint's
-    weights and continues its round numbering up to ``num_server_rounds``.
+    weights and continues its round numbering up to ``num_server_rounds``. With
+    ``final_report`` every customer is then asked for its final report on the final base
+    (:func:`~federation.server.final_report.collect_final_report`; written as
+    ``final-report.json`` in the checkpoint directory).
 
     Parameters
     ----------
@@ -30,6 +40,10 @@ def run_federation(grid: Grid, config: FederationConfig) -> Result | None:
         Flower's grid.
     config
         The run's configuration.
+    final_report
+        Collect the customers' final reports after the last round.
+    adapter_steps
+        Steps of the fresh adapter in the final report's "global" variant.
 
     Returns
     -------
@@ -71,6 +85,15 @@ def run_federation(grid: Grid, config: FederationConfig) -> Result | None:
     remaining = config.num_server_rounds - start_round
     if remaining <= 0:
         _log.info("round %d already reached; nothing to run", config.num_server_rounds)
+        if final_report:
+            collect_final_report(
+                grid,
+                to_array_record(weights),
+                server_round=start_round,
+                timeout=config.round_timeout,
+                adapter_steps=adapter_steps,
+                store=store,
+            )
         return None
     recorder = RoundRecorder()
     strategy = CheckpointingStrategy(
@@ -80,9 +103,19 @@ def run_federation(grid: Grid, config: FederationConfig) -> Result | None:
         start_round=start_round,
         manifest_extra=extra,
     )
-    return strategy.start(
+    result = strategy.start(
         grid=grid,
         initial_arrays=to_array_record(weights),
         num_rounds=remaining,
         timeout=config.round_timeout,
     )
+    if final_report:
+        collect_final_report(
+            grid,
+            result.arrays,
+            server_round=config.num_server_rounds,
+            timeout=config.round_timeout,
+            adapter_steps=adapter_steps,
+            store=store,
+        )
+    return result

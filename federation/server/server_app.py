@@ -17,13 +17,18 @@ from federation.app_config import FederationConfig
 from federation.server.federation_run import run_federation
 
 
-def make_server_app(overrides: Mapping[str, Any] | None = None) -> ServerApp:
+def make_server_app(
+    overrides: Mapping[str, Any] | None = None, *, final_report: bool = False
+) -> ServerApp:
     """Build a ServerApp whose run config is ``context.run_config`` updated by ``overrides``.
 
     Parameters
     ----------
     overrides
         Run-config keys that replace those of the run (e.g. from a test).
+    final_report
+        After the last round, collect every customer's final report (the simulation runner
+        asks for it; ``final-report.json`` in the checkpoint directory).
     """
     app = ServerApp()
     extra = dict(overrides or {})
@@ -32,7 +37,7 @@ def make_server_app(overrides: Mapping[str, Any] | None = None) -> ServerApp:
     def main(grid: Grid, context: Context) -> None:
         _log_through_flower()
         config = FederationConfig.from_run_config({**context.run_config, **extra})
-        run_federation(grid, config)
+        run_federation(grid, config, final_report=final_report)
 
     return app
 
