@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The main job: replay every bundled trace under LRU, ARC, S3-FIFO, SIEVE (and offline-optimal
-# Belady) at 1% and 5% of each trace's unique objects, and print a comparison table.
-# Extra arguments go to `predis-fl compare` (e.g. --max-requests 1000000 --json).
+# The main job: a federated simulation of the `default` scenario (ten customers played by the
+# bundled real traces, sample-level DP-SGD, local Flower simulation engine) that writes
+# report.json, report.md and PNG plots into runs/simulate-default-<time>/ (or the --out you pass).
+# Extra arguments go to `predis-fl simulate` (e.g. --scenario smoke --rounds 1, --no-dp).
+# The replay comparison of the eviction policies is `.venv/bin/predis-fl compare`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/predis-fl compare "$@"
+exec .venv/bin/predis-fl simulate --scenario default "$@"
