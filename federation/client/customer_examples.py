@@ -106,5 +106,10 @@ def customer_examples(
     return found
 
 
-_CACHE_SIZE = 4
+#: Customers whose examples one process keeps. A deployed SuperNode plays one customer; in
+#: simulation one Ray worker plays them all, and with fewer slots than customers (the default
+#: scenario has 10) every customer would be featurized again every round. One customer's
+#: examples take roughly ``max_samples × max_candidates × features × 2`` bytes (about 25 MB by
+#: default).
+_CACHE_SIZE = 16
 _CACHE: OrderedDict[tuple[object, ...], CustomerExamples] = OrderedDict()
