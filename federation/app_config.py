@@ -54,6 +54,17 @@ ADAPTER_STEPS_KEY = "adapter-steps"
 DEFAULT_ADAPTER_STEPS = 20
 #: Status of a final-report reply whose evaluation failed.
 STATUS_REPORT_FAILED = "final-report-failed"
+#: ConfigRecord of the single aggregate reply a SecAgg+ round hands the strategy: the nodes
+#: summed, refused and dropped out, and the bytes received (see
+#: :mod:`federation.server.secure_aggregation`).
+SECURE_AGGREGATION_KEY = "secure-aggregation"
+#: Status of a customer asked to train in the clear by a run that requires SecAgg+.
+STATUS_SECURE_AGGREGATION_REQUIRED = "secure-aggregation-required"
+#: Status of the aggregate reply of a SecAgg+ round that produced no sum.
+STATUS_SECURE_AGGREGATION_FAILED = "secure-aggregation-failed"
+#: Metrics a customer's SecAgg+ reply (Flower's legacy ``FitRes``) adds: its status code and
+#: reason (the legacy status cannot carry ours).
+SECAGG_STATUS_METRICS = ("status", "status-reason")
 
 
 class FederationConfigError(ValueError):
@@ -104,6 +115,65 @@ class PrivacySettings:
             raise FederationConfigError(f"dp-client-noise must be >= 0, got {self.client_noise}")
 
 
+#: SecAgg+ masks in integers modulo this (Flower's default); the sum of the sampled customers'
+#: quantized values must stay below it, so at most ``MODULUS_RANGE // quantization_range - 1``
+#: customers can be summed in one round.
+MODULUS_RANGE = 1 << 32
+
+
+@dataclass(frozen=True)
+class SecureAggregationSettings:
+    """Parameters of Flower's SecAgg+ protocol (used when ``secure-aggregation = true``).
+
+    See :mod:`federation.server.secure_aggregation` for what the protocol guarantees and what
+    it switches off.
+
+    Attributes
+    ----------
+    num_shares
+        Shares each customer splits its secrets into (``secagg-num-shares``): at most 1, the
+        share of the round's sampled customers (1.0: all of them); above 1, a count (a whole
+        number >= 3).
+    reconstruction_threshold
+        Shares needed to reconstruct a secret (``secagg-reconstruction-threshold``): at most 1,
+        the share of ``num_shares``; above 1, a count (a whole number >= 2, below a count of
+        shares). The server learns an individual update only with the help of this many
+        customers, and a round survives as long as every customer keeps this many neighbours.
+    clipping_range
+        Every coordinate of a customer's weighted update is clipped to
+        ``[-clipping_range, clipping_range]`` before quantization (``secagg-clipping-range``).
+    quantization_range
+        Levels of the quantization (``secagg-quantization-range``, a power of two below 2**32).
+        A customer uploads its update weighted by ``n_i / max-samples`` (``n_i``: its training
+        examples), so the rounding step of its update is ``2 · clipping_range /
+        quantization_range · max-samples / n_i`` (unbiased, stochastic rounding).
+    """
+
+    num_shares: float = 1.0
+    reconstruction_threshold: float = 0.67
+    clipping_range: float = 8.0
+    quantization_range: int = 1 << 22
+
+    def __post_init__(self) -> None:
+        _share_or_count("secagg-num-shares", self.num_shares, smallest=3)
+        _share_or_count("secagg-reconstruction-threshold", self.reconstruction_threshold, 2)
+        if (
+            self.num_shares > 1.0
+            and self.reconstruction_threshold > 1.0
+            and self.reconstruction_threshold >= self.num_shares
+        ):
+            raise FederationConfigError(
+                "secagg-reconstruction-threshold must be below secagg-num-shares, got "
+                f"{self.reconstruction_threshold:g} >= {self.num_shares:g}"
+            )
+        _positive("secagg-clipping-range", self.clipping_range)
+        q = self.quantization_range
+        if not (2 <= q < MODULUS_RANGE and q & (q - 1) == 0):
+            raise FederationConfigError(
+                f"secagg-quantization-range must be a power of two in [2, 2**32), got {q}"
+            )
+
+
 @dataclass(frozen=True)
 class FederationConfig:
     """Everything a federated run is configured with (see :data:`RUN_CONFIG_KEYS`).
@@ -144,6 +214,10 @@ class FederationConfig:
         Expected bound on a client's update norm ``‖w_client - w_global‖₂`` (0: no screening).
     norm_screen_factor
         A reply whose update norm exceeds ``norm_screen_factor × clip_bound`` is left out.
+    secure_aggregation
+        Aggregate the round's updates with Flower's SecAgg+ protocol, so the server sees only
+        their weighted sum (``secure-aggregation``; parameters in ``secagg``). Robust
+        aggregation cannot be combined with it, and at least 3 customers must train per round.
     checkpoint_dir
         Where each round's merged base is saved (empty: no checkpoints).
     resume
@@ -162,6 +236,8 @@ class FederationConfig:
         Shape of the access model (``model-*`` and ``adapter-*`` keys).
     privacy
         DP settings (``dp-*`` keys).
+    secagg
+        SecAgg+ parameters (``secagg-*`` keys).
     """
 
     num_server_rounds: int = 3
@@ -186,6 +262,7 @@ class FederationConfig:
     krum_byzantine: int = 0
     clip_bound: float = 0.0
     norm_screen_factor: float = 10.0
+    secure_aggregation: bool = False
     checkpoint_dir: str = ""
     resume: bool = False
     seed: int = 0
@@ -194,6 +271,7 @@ class FederationConfig:
     synthetic_seed: int = 0
     model: ModelConfig = field(default_factory=ModelConfig)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    secagg: SecureAggregationSettings = field(default_factory=SecureAggregationSettings)
 
     def __post_init__(self) -> None:
         for name in (
@@ -244,6 +322,28 @@ class FederationConfig:
         _check_scenario(self.scenario)
         if self.resume and not self.checkpoint_dir:
             raise FederationConfigError("resume = true needs a checkpoint-dir to resume from")
+        if self.secure_aggregation:
+            self._check_secure_aggregation()
+
+    def _check_secure_aggregation(self) -> None:
+        if self.robust_aggregation != "none":
+            raise FederationConfigError(
+                f"robust-aggregation = {self.robust_aggregation!r} needs every customer's "
+                "update, which secure aggregation hides from the server; set "
+                'robust-aggregation = "none" or secure-aggregation = false'
+            )
+        if self.min_train_nodes < 3:
+            raise FederationConfigError(
+                "secure aggregation needs min-train-nodes >= 3 (with two customers each "
+                f"could subtract its own update from the sum), got {self.min_train_nodes}"
+            )
+        limit = MODULUS_RANGE // self.secagg.quantization_range - 1
+        if self.min_train_nodes > limit:
+            raise FederationConfigError(
+                f"secure aggregation can sum at most {limit} customers with "
+                f"secagg-quantization-range = {self.secagg.quantization_range}, "
+                f"min-train-nodes is {self.min_train_nodes}"
+            )
 
     @classmethod
     def from_run_config(cls, run_config: Mapping[str, Any]) -> FederationConfig:
@@ -265,7 +365,7 @@ class FederationConfig:
             raise FederationConfigError(
                 f"unknown run-config keys {unknown}; known keys are {sorted(RUN_CONFIG_KEYS)}"
             )
-        groups: dict[str, dict[str, Any]] = {"": {}, "model": {}, "privacy": {}}
+        groups: dict[str, dict[str, Any]] = {"": {}, "model": {}, "privacy": {}, "secagg": {}}
         for key, value in run_config.items():
             group, attr = RUN_CONFIG_KEYS[key]
             groups[group][attr] = _coerce(key, value, _FIELD_TYPES[(group, attr)])
@@ -273,7 +373,12 @@ class FederationConfig:
             model = ModelConfig(**groups["model"])
         except ValueError as exc:
             raise FederationConfigError(f"bad model settings: {exc}") from None
-        return cls(**groups[""], model=model, privacy=PrivacySettings(**groups["privacy"]))
+        return cls(
+            **groups[""],
+            model=model,
+            privacy=PrivacySettings(**groups["privacy"]),
+            secagg=SecureAggregationSettings(**groups["secagg"]),
+        )
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> FederationConfig:
         """Return a copy with some run-config keys replaced (validated like the originals)."""
@@ -295,6 +400,15 @@ def _key(attr: str) -> str:
 def _positive(name: str, value: float) -> None:
     if not (math.isfinite(value) and value > 0.0):
         raise FederationConfigError(f"{name} must be a positive number, got {value!r}")
+
+
+def _share_or_count(name: str, value: float, smallest: int) -> None:
+    """Check a SecAgg+ size: a share in ``(0, 1]`` or a whole count >= ``smallest``."""
+    if 0.0 < value <= 1.0 or (value >= smallest and float(value).is_integer()):
+        return
+    raise FederationConfigError(
+        f"{name} must be a share in (0, 1] or a whole number >= {smallest}, got {value!r}"
+    )
 
 
 def _choice(name: str, value: str, literal: Any) -> None:
@@ -333,13 +447,15 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
 def _run_config_keys() -> dict[str, tuple[str, str]]:
     keys: dict[str, tuple[str, str]] = {}
     for f in dataclasses.fields(FederationConfig):
-        if f.name not in ("model", "privacy"):
+        if f.name not in ("model", "privacy", "secagg"):
             keys[_key(f.name)] = ("", f.name)
     for f in dataclasses.fields(ModelConfig):
         prefix = "" if f.name.startswith("adapter_") else "model-"
         keys[prefix + _key(f.name)] = ("model", f.name)
     for f in dataclasses.fields(PrivacySettings):
         keys["dp-" + _key(f.name)] = ("privacy", f.name)
+    for f in dataclasses.fields(SecureAggregationSettings):
+        keys["secagg-" + _key(f.name)] = ("secagg", f.name)
     return keys
 
 
@@ -349,6 +465,7 @@ def _field_types() -> dict[tuple[str, str], type]:
         ("", FederationConfig()),
         ("model", ModelConfig()),
         ("privacy", PrivacySettings()),
+        ("secagg", SecureAggregationSettings()),
     ):
         for f in dataclasses.fields(obj):
             defaults[(group, f.name)] = type(getattr(obj, f.name))
@@ -360,6 +477,9 @@ def _field_types() -> dict[tuple[str, str], type]:
 #: :class:`PrivacySettings`. Model keys are ``model-hidden``, ``model-window``,
 #: ``model-scorer-hidden``, ``model-context``, ``adapter-buckets``, ``adapter-rank``; DP keys
 #: are ``dp-sample-level``, ``dp-target-epsilon``, ``dp-delta``, ``dp-max-grad-norm``,
-#: ``dp-client-level``, ``dp-client-clip``, ``dp-client-noise``.
+#: ``dp-client-level``, ``dp-client-clip``, ``dp-client-noise``; ``"secagg"`` its
+#: :class:`SecureAggregationSettings` (``secagg-num-shares``,
+#: ``secagg-reconstruction-threshold``, ``secagg-clipping-range``,
+#: ``secagg-quantization-range``).
 RUN_CONFIG_KEYS: dict[str, tuple[str, str]] = _run_config_keys()
 _FIELD_TYPES: dict[tuple[str, str], type] = _field_types()

@@ -32,8 +32,9 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         "table); `local` the same model trained on the customer's own data only, same local "
         "steps, no DP; `global` the federated base with a fresh adapter fitted for "
         f"{settings['adapter_steps']} steps (base frozen); `personalized` the federated base "
-        "with the customer's own adapter. Each customer computed its own figures on its own "
-        "data and disclosed only these aggregates.",
+        "with the customer's own adapter, refitted on the final base for "
+        f"{settings['local_steps']} steps (base frozen). Each customer computed its own "
+        "figures on its own data and disclosed only these aggregates.",
         "",
         "## Summary",
         "",

@@ -1,7 +1,10 @@
 """The ClientApp (thin): read the run config once per message and hand over to the handlers.
 
 ``flwr run`` loads :data:`app`; tests and in-process simulations build their own with
-:func:`make_client_app`, run-config overrides and, optionally, another data source.
+:func:`make_client_app`, run-config overrides and, optionally, another data source. Train
+messages of Flower's SecAgg+ protocol go through ``secaggplus_mod``, whose masked-update stage
+calls the same train handler (:func:`~federation.client.message_handlers.serve_secure_train`;
+see :mod:`federation.server.secure_aggregation`).
 """
 
 from __future__ import annotations
@@ -12,12 +15,20 @@ from typing import Any
 
 import torch
 from flwr.app import Context, Message
+from flwr.client.mod import secaggplus_mod
 from flwr.clientapp import ClientApp
+from flwr.clientapp.typing import ClientAppCallable
+from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
 
 from federation.app_config import FederationConfig
 from federation.client.customer_data import CustomerDataSource, make_data_source
 from federation.client.final_report import handle_final_report, is_final_report
-from federation.client.message_handlers import handle_evaluate, handle_train
+from federation.client.message_handlers import (
+    handle_evaluate,
+    handle_train,
+    refuse_plain_train,
+    serve_secure_train,
+)
 from federation.client.trainers import make_local_trainer
 
 
@@ -41,7 +52,22 @@ def make_client_app(
         _log_through_flower()
         return FederationConfig.from_run_config({**context.run_config, **extra})
 
-    @app.train()
+    def secure_aggregation(
+        message: Message, context: Context, call_next: ClientAppCallable
+    ) -> Message:
+        """Run SecAgg+ stages through ``secaggplus_mod``; refuse plain training if required."""
+        if RECORD_KEY_CONFIGS in message.content.config_records:
+            config = _config(context)
+
+            def masked_update(msg: Message, ctxt: Context) -> Message:
+                return serve_secure_train(msg, ctxt, config, call_next)
+
+            return secaggplus_mod(message, context, masked_update)
+        if _config(context).secure_aggregation:
+            return refuse_plain_train(message)
+        return call_next(message, context)
+
+    @app.train(mods=[secure_aggregation])
     def train(message: Message, context: Context) -> Message:
         config = _config(context)
         source = data_source or make_data_source(config)

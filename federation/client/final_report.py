@@ -18,7 +18,11 @@ last ``1 - train_fraction`` of the segment (the last 30% by default). Variants:
     The strongest non-learned prefetcher, ``markov2`` (second-order successor table, learning
     online, no look-ahead).
 ``personalized``
-    The final base with the customer's own adapter (kept in its Context state): the product.
+    The final base with the customer's own adapter (kept in its Context state), refitted on
+    the final base for ``local-steps`` steps, base frozen: the product. The adapter was trained
+    against the customer's base of the last round, not the merged one; a customer adopting a new
+    base refits its adapter on it first (as the agent does before an A/B test). The refit uses
+    only local data and its result never leaves the customer, so it needs no DP.
 ``global``
     The final base with a *fresh* adapter fitted for ``adapter-steps`` steps on the customer's
     training part, base frozen: what a new customer gets on day one.
@@ -161,7 +165,7 @@ def customer_report(
         out[f"ppr-{variant}"] = result.prefetches_per_request
         out["test-requests"] = result.requests_evaluated
     models = {
-        "personalized": _customer_model(config, state, base, customer),
+        "personalized": _personalized_model(config, state, base, examples, customer),
         "global": _global_model(config, base, examples, customer, adapter_steps),
         "local": _local_model(config, examples, customer, state.local_steps),
     }
@@ -195,6 +199,28 @@ class _OneCustomer:
     def customer_data(self, customer: int, num_customers: int) -> CustomerData:
         del customer, num_customers
         return self.data
+
+
+def _personalized_model(
+    config: FederationConfig,
+    state: CustomerState,
+    base: dict[str, torch.Tensor],
+    examples: CustomerExamples,
+    customer: int,
+) -> AccessModel:
+    """Return the final base with the customer's own adapter refitted on it (base frozen)."""
+    model = _customer_model(config, state, base, customer)
+    fit_adapter(
+        model,
+        examples.examples,
+        examples.history,
+        examples.train_index,
+        steps=config.local_steps,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        seed=_seed(config.seed, customer, -4),
+    )
+    return model
 
 
 def _global_model(

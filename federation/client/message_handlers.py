@@ -7,6 +7,12 @@ and a status). A customer with too few examples replies with status ``insufficie
 trainer that refuses (privacy budget) replies with its status. Evaluate: the received base with
 the customer's adapter, cross-entropy on the customer's validation slice.
 
+Secure aggregation: with SecAgg+ the train instruction arrives as Flower's legacy ``FitIns``
+inside the protocol (:func:`serve_secure_train`, called by ``secaggplus_mod``); the same train
+handler serves it and the *update* of the base goes into the masked sum instead of the weights.
+A run with ``secure-aggregation = true`` refuses a train instruction outside the protocol
+(:func:`refuse_plain_train`).
+
 Privacy: with ``dp-sample-level`` the trainer is DP-SGD (:mod:`federation.client.dp_trainer`);
 its ledger is saved in Context state even when training fails midway, so spent privacy is never
 forgotten. With ``dp-client-level`` the base update is clipped and noised here, before the reply
@@ -15,11 +21,22 @@ forgotten. With ``dp-client-level`` the base update is clipped and noised here, 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 
+import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp.typing import ClientAppCallable
+from flwr.common import (
+    Code,
+    FitRes,
+    Status,
+    ndarrays_to_parameters,
+    parameters_to_ndarrays,
+)
+from flwr.compat.common import recorddict_compat as compat
 
 from customer_models import AccessModel
 from customer_models.training import evaluate_loss
@@ -28,9 +45,11 @@ from federation.app_config import (
     CONFIG_KEY,
     METRICS_KEY,
     NUM_EXAMPLES,
+    SECAGG_STATUS_METRICS,
     STATUS_INSUFFICIENT_DATA,
     STATUS_KEY,
     STATUS_OK,
+    STATUS_SECURE_AGGREGATION_REQUIRED,
     FederationConfig,
 )
 from federation.client.customer_data import CustomerDataSource, customer_of
@@ -124,6 +143,82 @@ def handle_train(
         {ARRAYS_KEY: base, METRICS_KEY: metrics, STATUS_KEY: _status(STATUS_OK, "")}
     )
     return Message(content, reply_to=message)
+
+
+def serve_secure_train(
+    message: Message,
+    context: Context,
+    config: FederationConfig,
+    train: ClientAppCallable,
+) -> Message:
+    """Answer SecAgg+'s masked-update stage with the plain train handler.
+
+    Flower's ``secaggplus_mod`` passes the legacy ``FitIns`` (the base tensors in sorted name
+    order, the round's config) and expects a legacy ``FitRes``, whose parameters it weights by
+    the example count, clips, quantizes and masks, and then clears before the reply leaves.
+    This turns the instruction into the usual train message, lets ``train`` handle it, and
+    returns the base *update* ``w_local - w_global`` (all zeros with 0 examples when the
+    customer does not train, so the other customers' masks still cancel). The status code and
+    reason ride in the metrics (:data:`~federation.app_config.SECAGG_STATUS_METRICS`).
+
+    Raises
+    ------
+    ValueError
+        If the instruction does not carry one tensor per base tensor.
+    """
+    names = _base_names(config)
+    fitins = compat.recorddict_to_fitins(message.content, keep_input=True)
+    arrays = parameters_to_ndarrays(fitins.parameters)
+    if len(arrays) != len(names) or any(a.dtype.kind != "f" for a in arrays):
+        raise ValueError(
+            f"SecAgg+ instruction carries {len(arrays)} tensors, the base has {len(names)}"
+        )
+    received = dict(zip(names, arrays, strict=True))
+    message.content = RecordDict(
+        {
+            ARRAYS_KEY: ArrayRecord(
+                {n: Array(np.ascontiguousarray(a)) for n, a in received.items()}
+            ),
+            CONFIG_KEY: ConfigRecord(dict(fitins.config)),
+        }
+    )
+    reply = train(message, context)
+    status = reply.content.config_records.get(STATUS_KEY, ConfigRecord())
+    code, reason = str(status.get("code", "")), str(status.get("reason", ""))
+    metrics = dict(reply.content.metric_records[METRICS_KEY])
+    sent = reply.content.array_records.get(ARRAYS_KEY)
+    if code == STATUS_OK and sent is not None:
+        update = [(sent[n].numpy() - received[n]).astype(received[n].dtype) for n in names]
+        examples = int(metrics[NUM_EXAMPLES])  # type: ignore[arg-type]
+    else:
+        update = [np.zeros_like(received[n]) for n in names]
+        examples = 0
+    status_code, status_reason = SECAGG_STATUS_METRICS
+    fitres = FitRes(
+        status=Status(Code.OK, reason),
+        parameters=ndarrays_to_parameters(update),
+        num_examples=examples,
+        metrics={**metrics, status_code: code, status_reason: reason},  # type: ignore[dict-item]
+    )
+    return Message(compat.fitres_to_recorddict(fitres, keep_input=False), reply_to=message)
+
+
+def refuse_plain_train(message: Message) -> Message:
+    """Refuse a train instruction outside SecAgg+ (the run requires secure aggregation)."""
+    _log.warning("refusing to train: the run requires secure aggregation")
+    return _status_reply(
+        message,
+        STATUS_SECURE_AGGREGATION_REQUIRED,
+        "this run requires secure aggregation (SecAgg+); the base is only sent masked",
+        train=True,
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _base_names(config: FederationConfig) -> list[str]:
+    """Return the shared base's tensor names in sorted order (the SecAgg+ tensor order)."""
+    with torch.random.fork_rng(devices=[]):
+        return sorted(AccessModel(config.model).base_state())
 
 
 def handle_evaluate(

@@ -2,14 +2,17 @@
 
 A checkpoint directory holds, for every saved round ``r``::
 
-    round-000r.safetensors   the merged base after round r (round 0: the initial base)
-    round-000r.json          manifest: format, round, parent round, file name, sha256 of the
-                             weights file, tensor shapes and dtypes, and the round's metrics
-                             (clients used/failed/excluded with reasons, bytes received, …)
+    round-000r.safetensors               the merged base after round r (round 0: the initial base)
+    round-000r.server-state.safetensors  the server optimiser's state after round r, when the
+                                         strategy keeps one (FedAdam's moments)
+    round-000r.json                      manifest: format, round, parent round, file name, sha256
+                                         of the weights file (and of the server state), tensor
+                                         shapes and dtypes, and the round's metrics (clients
+                                         used/failed/excluded with reasons, bytes received, …)
 
-Both files are written to a temporary name, flushed and renamed into place, weights first and
-manifest last, so a manifest names only complete weights; a round without a manifest (a crash
-between the two renames) does not exist. :meth:`CheckpointStore.latest` returns the highest
+Every file is written to a temporary name, flushed and renamed into place, manifest last, so a
+manifest names only complete files; a round without a manifest (a crash between the renames)
+does not exist. :meth:`CheckpointStore.latest` returns the highest
 round whose manifest parses and whose weights match its sha256.
 """
 
@@ -22,7 +25,8 @@ import os
 import re
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +59,14 @@ class Checkpoint:
         The base by name.
     manifest
         The parsed manifest.
+    server_state
+        The server optimiser's state saved with the round (``{}`` when there is none).
     """
 
     server_round: int
     weights: dict[str, NDArray[Any]]
     manifest: dict[str, Any]
+    server_state: dict[str, NDArray[Any]] = field(default_factory=dict)
 
 
 class CheckpointStore:
@@ -92,6 +99,7 @@ class CheckpointStore:
         parent_round: int | None,
         metrics: dict[str, Any] | None = None,
         extra: dict[str, Any] | None = None,
+        server_state: Mapping[str, NDArray[Any]] | None = None,
     ) -> Path:
         """Write the checkpoint of ``server_round`` atomically and return its manifest path.
 
@@ -107,6 +115,8 @@ class CheckpointStore:
             The round's accounting (JSON-able).
         extra
             Further JSON-able manifest fields (strategy, model configuration, …).
+        server_state
+            The server optimiser's state to save with the round (``None`` or empty: none).
         """
         if server_round < 0:
             raise ValueError(f"server_round must be >= 0, got {server_round}")
@@ -130,6 +140,16 @@ class CheckpointStore:
             **(extra or {}),
         }
         _write_atomic(self.directory / weights_name, data)
+        if server_state:
+            state = save_tensors({k: np.ascontiguousarray(v) for k, v in server_state.items()})
+            state_name = f"round-{server_round:04d}.server-state.safetensors"
+            _write_atomic(self.directory / state_name, state)
+            manifest["server_state"] = {
+                "file": state_name,
+                "sha256": hashlib.sha256(state).hexdigest(),
+                "bytes": len(state),
+                "tensors": len(server_state),
+            }
         path = self.directory / f"round-{server_round:04d}.json"
         _write_atomic(path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
         _log.info(
@@ -160,7 +180,8 @@ class CheckpointStore:
         Raises
         ------
         CheckpointError
-            If the manifest or weights are missing or corrupt, or the sha256 differs.
+            If the manifest, weights or server state are missing or corrupt, or a sha256
+            differs.
         """
         path = self.directory / f"round-{server_round:04d}.json"
         try:
@@ -169,20 +190,30 @@ class CheckpointStore:
             raise CheckpointError(f"cannot read the manifest {path}: {exc}") from None
         if manifest.get("format") != FORMAT or manifest.get("round") != server_round:
             raise CheckpointError(f"{path} is not a {FORMAT} manifest of round {server_round}")
-        weights_path = self.directory / str(manifest.get("weights_file", ""))
+        weights = self._tensors(path, str(manifest.get("weights_file", "")), manifest.get("sha256"))
+        state_entry = manifest.get("server_state")
+        state: dict[str, NDArray[Any]] = {}
+        if state_entry is not None:
+            if not isinstance(state_entry, dict):
+                raise CheckpointError(f"{path}: server_state must be an object")
+            state = self._tensors(path, str(state_entry.get("file", "")), state_entry.get("sha256"))
+        return Checkpoint(server_round, weights, manifest, state)
+
+    def _tensors(self, manifest_path: Path, name: str, sha256: object) -> dict[str, NDArray[Any]]:
+        """Read, verify and decode a safetensors file named by a manifest."""
+        path = self.directory / name
+        if not name or path.parent != self.directory:
+            raise CheckpointError(f"{manifest_path} names no valid file ({name!r})")
         try:
-            data = weights_path.read_bytes()
+            data = path.read_bytes()
         except OSError as exc:
-            raise CheckpointError(
-                f"cannot read the weights {weights_path}: {exc.strerror}"
-            ) from None
-        if hashlib.sha256(data).hexdigest() != manifest.get("sha256"):
-            raise CheckpointError(f"{weights_path} does not match the sha256 in {path}")
+            raise CheckpointError(f"cannot read {path}: {exc.strerror}") from None
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise CheckpointError(f"{path} does not match the sha256 in {manifest_path}")
         try:
-            weights = load_tensors(data)
+            return dict(load_tensors(data))
         except SafetensorError as exc:
-            raise CheckpointError(f"{weights_path} is not a safetensors file: {exc}") from None
-        return Checkpoint(server_round, dict(weights), manifest)
+            raise CheckpointError(f"{path} is not a safetensors file: {exc}") from None
 
     def latest(self) -> Checkpoint | None:
         """Return the highest round that loads and verifies (``None`` when there is none).

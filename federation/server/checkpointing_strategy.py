@@ -3,24 +3,42 @@
 It wraps the strategy that does the work (and any DP wrapper around it), as Flower's own DP
 wrappers do, so the base it saves is exactly what the round loop carries on with: after
 screening, robust aggregation, the server optimiser and — once wired — server-side noise.
-Rounds of a resumed run continue the numbering of the checkpoint they start from.
+Rounds of a resumed run continue the numbering of the checkpoint they start from. When the
+wrapped strategy keeps server optimiser state (:class:`ServerStateful`, e.g. FedAdam's moments),
+that state is saved with the round too, so a resumed run continues the same optimiser.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, runtime_checkable
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Strategy
+from numpy.typing import NDArray
 
 from federation.server.base_weights import Weights, from_array_record
 from federation.server.checkpoint_store import CheckpointStore
 from federation.server.round_report import RoundRecorder
 
 _log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class ServerStateful(Protocol):
+    """A strategy whose server-side state between rounds must be saved to resume exactly."""
+
+    def server_state(self) -> Weights:
+        """Return the state to save with the round (``{}``: none)."""
+        ...
+
+    def load_server_state(
+        self, state: Mapping[str, NDArray[Any]], base: Mapping[str, NDArray[Any]]
+    ) -> None:
+        """Restore a saved state on resume (``base``: the weights the run resumes from)."""
+        ...
 
 
 class CheckpointingStrategy(Strategy):
@@ -90,6 +108,9 @@ class CheckpointingStrategy(Strategy):
                 parent_round=self.last_saved_round,
                 metrics=round_metrics,
                 extra=self.manifest_extra,
+                server_state=(
+                    self.inner.server_state() if isinstance(self.inner, ServerStateful) else None
+                ),
             )
             self.last_saved_round = global_round
         return arrays, metrics

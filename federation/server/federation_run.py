@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result
+from numpy.typing import NDArray
 
 from federation.app_config import DEFAULT_ADAPTER_STEPS, FederationConfig
 from federation.server.base_weights import initial_base, layout_mismatch, to_array_record
@@ -13,7 +15,8 @@ from federation.server.checkpoint_store import CheckpointError, CheckpointStore
 from federation.server.checkpointing_strategy import CheckpointingStrategy
 from federation.server.final_report import collect_final_report
 from federation.server.round_report import RoundRecorder
-from federation.server.shared_base_strategy import build_strategy
+from federation.server.secure_aggregation import SecureAggregationGrid
+from federation.server.strategy_factory import build_strategy
 
 _log = logging.getLogger(__name__)
 
@@ -29,7 +32,10 @@ def run_federation(
 
     A fresh run starts from :func:`~federation.server.base_weights.initial_base` (saved as
     round 0 when checkpoints are on). A resumed run starts from the last good checkpoint's
-    weights and continues its round numbering up to ``num_server_rounds``. With
+    weights and server optimiser state (FedAdam's moments; not when the checkpoint was saved by
+    another strategy) and continues its round numbering up to ``num_server_rounds``. With
+    ``secure-aggregation`` every training round runs SecAgg+
+    (:class:`~federation.server.secure_aggregation.SecureAggregationGrid`). With
     ``final_report`` every customer is then asked for its final report on the final base
     (:func:`~federation.server.final_report.collect_final_report`; written as
     ``final-report.json`` in the checkpoint directory).
@@ -60,6 +66,7 @@ def run_federation(
     extra = {"strategy": config.strategy, "model_config": config.model.to_dict()}
     start_round = 0
     weights = None
+    server_state: dict[str, NDArray[Any]] = {}
     if store is not None and config.resume:
         latest = store.latest()
         if latest is None:
@@ -72,6 +79,17 @@ def run_federation(
                     f"configured model: {problem}"
                 )
             start_round, weights = latest.server_round, latest.weights
+            server_state = latest.server_state
+            saved_strategy = latest.manifest.get("strategy")
+            if server_state and saved_strategy != config.strategy:
+                _log.warning(
+                    "resume: round %d was saved by %s; its server optimiser state is not used "
+                    "by %s",
+                    start_round,
+                    saved_strategy,
+                    config.strategy,
+                )
+                server_state = {}
             _log.info("resuming after round %d from %s", start_round, store.directory)
     elif store is not None and store.rounds():
         raise CheckpointError(
@@ -96,13 +114,22 @@ def run_federation(
             )
         return None
     recorder = RoundRecorder()
+    inner = build_strategy(config, recorder)
+    try:
+        inner.load_server_state(server_state, weights)
+    except ValueError as exc:
+        raise CheckpointError(
+            f"the server optimiser state of round {start_round} cannot be restored: {exc}"
+        ) from None
     strategy = CheckpointingStrategy(
-        build_strategy(config, recorder),
+        inner,
         recorder=recorder,
         store=store,
         start_round=start_round,
         manifest_extra=extra,
     )
+    if config.secure_aggregation:
+        grid = SecureAggregationGrid(grid, config)
     result = strategy.start(
         grid=grid,
         initial_arrays=to_array_record(weights),

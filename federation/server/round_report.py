@@ -57,14 +57,19 @@ class RoundReport:
 
 
 class RoundRecorder:
-    """Hands each round's :class:`RoundReport` from the strategy to whoever saves the round."""
+    """Hands each round's :class:`RoundReport` from the strategy to whoever saves the round.
+
+    Only the latest round's report is kept: a report lists every sampled customer, so keeping
+    all of them would make the server's memory grow with customers × rounds. Earlier rounds
+    live in their checkpoint manifests.
+    """
 
     def __init__(self) -> None:
         self._reports: dict[int, RoundReport] = {}
 
     def record(self, report: RoundReport) -> None:
-        """Store the report of ``report.server_round`` (replacing an earlier one)."""
-        self._reports[report.server_round] = report
+        """Keep the report of ``report.server_round``, dropping any earlier round's."""
+        self._reports = {report.server_round: report}
 
     def get(self, server_round: int) -> RoundReport | None:
         """Return the report of a round, if one was recorded."""
@@ -72,5 +77,5 @@ class RoundRecorder:
 
     @property
     def reports(self) -> list[RoundReport]:
-        """All reports, by round."""
+        """The reports kept (the latest round's), by round."""
         return [self._reports[r] for r in sorted(self._reports)]

@@ -1,7 +1,8 @@
 """Strategies that federate the shared base only, screening replies and aggregating robustly.
 
-:class:`SharedBaseFedAvg`, :class:`SharedBaseFedAdam` and :class:`SharedBaseFedProx` are
-Flower's ``FedAvg``, ``FedAdam`` and ``FedProx`` with two hooks overridden:
+:class:`SharedBaseFedAvg` and :class:`SharedBaseFedProx` (and
+:class:`~federation.server.shared_base_fedadam.SharedBaseFedAdam`) are Flower's ``FedAvg``,
+``FedProx`` and ``FedAdam`` with two hooks overridden:
 
 * ``configure_train`` remembers the global base it sends (the arrays the round loop passes in,
   which are only ever the base: see :mod:`federation.server.federation_run`);
@@ -10,15 +11,17 @@ Flower's ``FedAvg``, ``FedAdam`` and ``FedProx`` with two hooks overridden:
   robust aggregator the accepted weights are first combined by it and the parent sees a single
   reply carrying that combination, so FedAdam's server optimiser still applies on top.
 
-Federated evaluation replies are filtered the same way (errors and non-``ok`` statuses are
-logged and left out). Nothing here copies Flower's round loop.
+Under secure aggregation the round's replies arrive as one aggregate reply (the unmasked
+weighted mean, :mod:`federation.server.secure_aggregation`): it is screened as a whole and the
+nodes in its sum are counted as used. Federated evaluation replies are filtered the same way as
+train replies (errors and non-``ok`` statuses are logged and left out). Nothing here copies
+Flower's round loop.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -31,7 +34,8 @@ from flwr.app import (
     RecordDict,
 )
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAdam, FedAvg, FedProx
+from flwr.serverapp.strategy import FedAvg, FedProx
+from numpy.typing import NDArray
 
 from federation.app_config import (
     ARRAYS_KEY,
@@ -39,11 +43,10 @@ from federation.app_config import (
     EVALUATE_METRICS,
     METRICS_KEY,
     NUM_EXAMPLES,
+    SECURE_AGGREGATION_KEY,
     STATUS_KEY,
     STATUS_OK,
-    FederationConfig,
 )
-from federation.server.base_weights import base_layout
 from federation.server.reply_screening import (
     AcceptedReply,
     RefusedReply,
@@ -51,9 +54,8 @@ from federation.server.reply_screening import (
     received_bytes,
     screen_reply,
 )
-from federation.server.robust_aggregation import RobustAggregator, make_robust_aggregator
+from federation.server.robust_aggregation import RobustAggregator
 from federation.server.round_report import RoundRecorder, RoundReport
-from privacy import noised_norm_bound
 
 _log = logging.getLogger(__name__)
 
@@ -111,6 +113,35 @@ class SharedBaseFedAvg(FedAvg):
         )
         super().summary()
 
+    def server_state(self) -> Weights:
+        """Return the server optimiser's state, saved with each round's checkpoint.
+
+        FedAvg and FedProx keep none (``{}``); :class:`SharedBaseFedAdam` returns its moments.
+        """
+        return {}
+
+    def load_server_state(
+        self, state: Mapping[str, NDArray[Any]], base: Mapping[str, NDArray[Any]]
+    ) -> None:
+        """Restore what :meth:`server_state` returned (on resume).
+
+        Parameters
+        ----------
+        state
+            The saved state (``{}``: nothing to restore).
+        base
+            The base the run resumes from (the state must fit it).
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is not empty: this strategy keeps no server state.
+        """
+        if state:
+            raise ValueError(
+                f"{type(self).__name__} keeps no server optimiser state, got {sorted(state)[:3]}…"
+            )
+
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
@@ -141,8 +172,14 @@ class SharedBaseFedAvg(FedAvg):
         )
         accepted: list[AcceptedReply] = []
         for message in replies:
-            report.bytes_received += received_bytes(message)
             verdict = screen_reply(message, self._global, max_update_norm=self.max_update_norm)
+            secure = _secure_aggregation_record(message)
+            if secure is not None:
+                self._account_secure_round(server_round, report, secure, verdict)
+                if isinstance(verdict, AcceptedReply):
+                    accepted.append(verdict)
+                continue
+            report.bytes_received += received_bytes(message)
             if isinstance(verdict, RefusedReply):
                 target = report.failed if verdict.kind == "failed" else report.excluded
                 target[verdict.node_id] = verdict.reason
@@ -177,6 +214,41 @@ class SharedBaseFedAvg(FedAvg):
             metrics["clients-excluded"] = len(report.excluded)
         return arrays, metrics
 
+    def _account_secure_round(
+        self,
+        server_round: int,
+        report: RoundReport,
+        record: ConfigRecord,
+        verdict: AcceptedReply | RefusedReply,
+    ) -> None:
+        """Account the single aggregate reply of a SecAgg+ round (screened as a whole).
+
+        See :mod:`federation.server.secure_aggregation`: the nodes whose updates are in the
+        sum count as used; refusals and dropouts as failed; individual norms are unknown.
+        """
+        report.aggregation = "secaggplus"
+        report.bytes_received += _int(record.get("bytes-received"))
+        summed = _ints(record.get("summed"))
+        reasons = record.get("refused-reasons", [])
+        for node, reason in zip(_ints(record.get("refused-nodes")), list(reasons), strict=False):  # type: ignore[arg-type]
+            report.failed[node] = str(reason)
+        for node in _ints(record.get("dropped")):
+            report.failed[node] = "no reply in a SecAgg+ stage (error or timeout)"
+        if isinstance(verdict, AcceptedReply):
+            report.used.extend(summed)
+            _log.info(
+                "round %d: SecAgg+ sum of %d updates accepted (mean update norm %.4g)",
+                server_round,
+                len(summed),
+                verdict.update_norm,
+            )
+            return
+        target = report.failed if verdict.kind == "failed" else report.excluded
+        for node in summed or report.sampled:
+            if node not in report.failed:
+                target[node] = f"SecAgg+ round left out: {verdict.reason}"
+        _log.warning("round %d: SecAgg+ round left out: %s", server_round, verdict.reason)
+
     def _aggregate_accepted(
         self, server_round: int, accepted: list[AcceptedReply], report: RoundReport
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
@@ -184,10 +256,12 @@ class SharedBaseFedAvg(FedAvg):
             _log.warning("round %d: no reply accepted; the global base is unchanged", server_round)
             return None, None
         # As Flower's DP wrappers do, replace reply contents in place: the parent strategy
-        # sees only screened weights and the metric names it expects.
+        # sees only screened weights and the metric names it expects. The screened ArrayRecord
+        # is reused as it is (no second copy of every reply).
         if self.robust is None:
             for reply in accepted:
-                reply.message.content = _content(reply.arrays, reply.metrics)
+                record = reply.message.content.array_records[ARRAYS_KEY]
+                reply.message.content = RecordDict({ARRAYS_KEY: record, METRICS_KEY: reply.metrics})
             return super().aggregate_train(server_round, [a.message for a in accepted])
         try:
             combined = self.robust([a.arrays for a in accepted])
@@ -201,7 +275,7 @@ class SharedBaseFedAvg(FedAvg):
             )
             report.aggregation = f"{self.robust_name} (skipped: {exc})"
             return None, None
-        contents = [_content(a.arrays, a.metrics) for a in accepted]
+        contents = [RecordDict({METRICS_KEY: a.metrics}) for a in accepted]
         carrier = accepted[0].message
         carrier.content = _content(combined, MetricRecord({NUM_EXAMPLES: 1}))
         arrays, _ = super().aggregate_train(server_round, [carrier])
@@ -239,10 +313,6 @@ class SharedBaseFedAvg(FedAvg):
         return super().aggregate_evaluate(server_round, kept)
 
 
-class SharedBaseFedAdam(SharedBaseFedAvg, FedAdam):
-    """FedAdam (server-side Adam on the aggregated update) over the screened shared base."""
-
-
 class SharedBaseFedProx(SharedBaseFedAvg, FedProx):
     """FedProx (clients add a proximal term) over the screened shared base."""
 
@@ -251,6 +321,20 @@ def _content(arrays: Weights, metrics: MetricRecord) -> RecordDict:
     """Return the record dict of a screened reply (base weights and metrics only)."""
     record = ArrayRecord({name: Array(np.ascontiguousarray(v)) for name, v in arrays.items()})
     return RecordDict({ARRAYS_KEY: record, METRICS_KEY: metrics})
+
+
+def _secure_aggregation_record(message: Message) -> ConfigRecord | None:
+    if message.has_error():
+        return None
+    return message.content.config_records.get(SECURE_AGGREGATION_KEY)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _ints(value: object) -> list[int]:
+    return [v for v in value if isinstance(v, int)] if isinstance(value, list) else []
 
 
 def _evaluate_problem(message: Message) -> str:
@@ -267,50 +351,3 @@ def _evaluate_problem(message: Message) -> str:
     if not isinstance(weight, int | float) or not weight > 0:
         return f"{NUM_EXAMPLES} must be positive, got {weight!r}"
     return ""
-
-
-def _max_update_norm(config: FederationConfig) -> float | None:
-    """Return the screening bound of update norms (``None``: no norm screening).
-
-    ``norm-screen-factor × clip-bound``; under client-level DP, the norm an honestly clipped
-    and noised update exceeds with negligible probability (:func:`privacy.noised_norm_bound`).
-    """
-    if config.privacy.client_level:
-        dimension = sum(math.prod(shape) for shape, _ in base_layout(config.model).values())
-        return noised_norm_bound(config.privacy.client_clip, config.privacy.client_noise, dimension)
-    return config.norm_screen_factor * config.clip_bound if config.clip_bound > 0 else None
-
-
-def build_strategy(config: FederationConfig, recorder: RoundRecorder) -> SharedBaseFedAvg:
-    """Build the strategy ``config`` names, with its screening and robust aggregation.
-
-    Parameters
-    ----------
-    config
-        The run's configuration.
-    recorder
-        Receives each round's report.
-    """
-    common: dict[str, Any] = {
-        "recorder": recorder,
-        "robust": make_robust_aggregator(
-            config.robust_aggregation,
-            trim_fraction=config.trim_fraction,
-            krum_byzantine=config.krum_byzantine,
-        ),
-        "robust_name": config.robust_aggregation,
-        "max_update_norm": _max_update_norm(config),
-        "base_names": base_layout(config.model),
-        "fraction_train": config.fraction_train,
-        "min_train_nodes": config.min_train_nodes,
-        "min_available_nodes": config.min_available_nodes,
-        "fraction_evaluate": config.fraction_evaluate,
-        "min_evaluate_nodes": config.min_evaluate_nodes,
-    }
-    if config.strategy == "fedadam":
-        return SharedBaseFedAdam(
-            **common, eta=config.server_learning_rate, eta_l=config.learning_rate
-        )
-    if config.strategy == "fedprox":
-        return SharedBaseFedProx(**common, proximal_mu=config.proximal_mu)
-    return SharedBaseFedAvg(**common)
