@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from customer_models import ModelConfig
 from simulations import BUILTIN
+
+#: Registry run names: version ids are ``<name>-r<round:04d>`` (at most 64 characters).
+_RUN_NAME = re.compile(r"[A-Za-z0-9._-]{1,58}")
 
 StrategyName = Literal["fedavg", "fedadam", "fedprox"]
 RobustName = Literal["none", "trimmed-mean", "krum"]
@@ -222,6 +226,12 @@ class FederationConfig:
         Where each round's merged base is saved (empty: no checkpoints).
     resume
         Start from the last round saved in ``checkpoint_dir``.
+    registry_database, registry_artifacts, registry_signing_key, registry_run_name
+        Publish every saved round to the model registry at ``registry-database`` (an
+        SQLAlchemy URL; empty: no publishing) as a signed version
+        ``<registry-run-name>-r<round>``, artifacts under ``registry-artifacts``, signed with
+        the Ed25519 key file ``registry-signing-key`` (see
+        :mod:`federation.server.registry_publisher`). Needs ``checkpoint-dir``.
     seed
         Seeds the initial base and the clients' sampling and shuffling.
     scenario
@@ -265,6 +275,10 @@ class FederationConfig:
     secure_aggregation: bool = False
     checkpoint_dir: str = ""
     resume: bool = False
+    registry_database: str = ""
+    registry_artifacts: str = ""
+    registry_signing_key: str = ""
+    registry_run_name: str = "run"
     seed: int = 0
     scenario: str = SYNTHETIC_SCENARIO
     synthetic_requests: int = 20_000
@@ -294,6 +308,21 @@ class FederationConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise FederationConfigError(f"{_key(name)} must be an integer >= 0, got {value!r}")
+        if self.registry_database:
+            missing = [
+                _key(name)
+                for name in ("checkpoint_dir", "registry_artifacts", "registry_signing_key")
+                if not getattr(self, name)
+            ]
+            if missing:
+                raise FederationConfigError(
+                    f"registry-database is set, so {', '.join(missing)} must be set too"
+                )
+        if not _RUN_NAME.fullmatch(self.registry_run_name):
+            raise FederationConfigError(
+                "registry-run-name must be 1-58 letters, digits, '.', '_' or '-', got "
+                f"{self.registry_run_name!r}"
+            )
         if not 0.0 < self.fraction_train <= 1.0:
             raise FederationConfigError(
                 f"fraction-train must be in (0, 1], got {self.fraction_train}"

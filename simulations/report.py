@@ -87,6 +87,7 @@ def build_report(result: SimulationResult, no_dp: SimulationResult | None = None
         "rounds": result.rounds,
         "totals": _totals(result, customers),
         "means": _means(ok),
+        "registry": result.registry,
     }
     if no_dp is not None:
         report["no_dp"] = _comparison(ok, no_dp)

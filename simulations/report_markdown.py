@@ -88,6 +88,7 @@ def render_markdown(report: dict[str, Any], plots: dict[str, str] | None = None)
         "",
         f"Totals: {totals['bytes_sent']:,} bytes sent (including the final base sent for the "
         f"reports), {totals['bytes_received']:,} bytes received (array payloads only).",
+        *_registry_lines(report.get("registry")),
         "",
         "## Acceptance targets",
         "",
@@ -171,3 +172,18 @@ def _epsilon(value: float | None) -> str:
 
 def _verdict(passed: bool | None) -> str:
     return "n/a" if passed is None else ("met" if passed else "**not met**")
+
+
+def _registry_lines(registry: dict[str, Any] | None) -> list[str]:
+    """Say where the run published its rounds and which version the customers run."""
+    if not registry:
+        return []
+    lines = [
+        "",
+        f"Registry: {len(registry['versions'])} signed versions published to "
+        f"`{registry['database']}` ({', '.join(registry['versions'])}); every customer's "
+        f"`personalized` model runs on the final version `{registry['final_version']}`.",
+    ]
+    if registry.get("missing"):
+        lines.append(f"Not published (registry unreachable?): {', '.join(registry['missing'])}.")
+    return lines

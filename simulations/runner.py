@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -80,6 +81,9 @@ class SimulationResult:
         Wall time of the final evaluation.
     final_bytes_sent
         Bytes of the final base sent to the customers for their reports.
+    registry
+        Where the run published its rounds (``database``, ``versions``, ``final_version``),
+        or ``None`` when it did not publish.
     """
 
     scenario: str
@@ -89,6 +93,7 @@ class SimulationResult:
     wall_seconds: float
     final_report_seconds: float = 0.0
     final_bytes_sent: int = 0
+    registry: dict[str, Any] | None = None
 
     @property
     def dp(self) -> bool:
@@ -210,6 +215,9 @@ def run_scenario(
 
     scenario, reference = scenario_reference(name_or_path)
     checkpoint_dir = Path(out) / CHECKPOINT_SUBDIR
+    overrides = dict(overrides or {})
+    if "registry-database" not in overrides:
+        overrides.update(local_registry(Path(out), scenario.name, dp=dp))
     store = CheckpointStore(checkpoint_dir)
     if store.rounds():
         raise ScenarioError(f"{checkpoint_dir} already holds rounds; choose an empty --out")
@@ -301,15 +309,78 @@ def collect_result(
             f"{len(store.rounds())} round manifests were saved): see the log above"
         )
     final = json.loads(path.read_text())
+    registry = registry_figures(run_config, store.rounds())
+    customers = _customers(scenario, final)
+    if registry is not None:
+        for customer in customers:
+            if customer["status"] == "ok":
+                customer["model_version"] = registry["final_version"]
     return SimulationResult(
         scenario=scenario.name,
         run_config=run_config,
-        customers=_customers(scenario, final),
+        customers=customers,
         rounds=round_figures(_manifests(store)),
         wall_seconds=wall_seconds,
         final_report_seconds=float(final.get("seconds", 0.0)),
         final_bytes_sent=int(final.get("bytes_sent", 0)),
+        registry=registry,
     )
+
+
+def local_registry(out: Path, scenario: str, *, dp: bool) -> dict[str, str]:
+    """Return run-config keys publishing a simulation's rounds to a registry inside ``out``.
+
+    The registry is an SQLite database ``out/registry.sqlite`` with artifacts in
+    ``out/registry-artifacts``, signed with ``out/keys/registry-signing-key.pem`` (created,
+    mode 0600, when missing), so a finished simulation leaves a browsable registry behind
+    (``predis-fl api serve --database sqlite:///OUT/registry.sqlite --artifacts ...``).
+    """
+    from privacy import generate_signing_key
+
+    out = Path(out).resolve()
+    key = out / "keys" / "registry-signing-key.pem"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(key.parent, 0o700)
+        generate_signing_key(key)
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", scenario)[:40] or "run"
+    return {
+        "registry-database": f"sqlite:///{out / 'registry.sqlite'}",
+        "registry-artifacts": str(out / "registry-artifacts"),
+        "registry-signing-key": str(key),
+        "registry-run-name": name if dp else f"{name}-nodp",
+    }
+
+
+def registry_figures(run_config: dict[str, Any], rounds: list[int]) -> dict[str, Any] | None:
+    """Return the registry versions of a finished run that publishes (checked in the database)."""
+    url = str(run_config.get("registry-database") or "")
+    if not url or not rounds:
+        return None
+    from sqlalchemy import select
+
+    from federation.server.registry import ModelVersion, make_engine, session_factory
+    from federation.server.registry_publisher import version_id
+
+    run_name = str(run_config["registry-run-name"])
+    wanted = [version_id(run_name, r) for r in rounds]
+    engine = make_engine(url)
+    try:
+        with session_factory(engine)() as session:
+            found = set(
+                session.scalars(
+                    select(ModelVersion.version).where(ModelVersion.version.in_(wanted))
+                ).all()
+            )
+    finally:
+        engine.dispose()
+    final = version_id(run_name, max(rounds))
+    return {
+        "database": url,
+        "versions": [v for v in wanted if v in found],
+        "missing": [v for v in wanted if v not in found],
+        "final_version": final if final in found else None,
+    }
 
 
 def _customers(scenario: Scenario, final: dict[str, Any]) -> list[dict[str, Any]]:

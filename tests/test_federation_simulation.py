@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from federation.server.checkpoint_store import CheckpointStore
+from simulations.runner import local_registry, registry_figures
 from tests.test_federation_rounds import TINY
 
 DRIVER = """
@@ -40,6 +41,7 @@ def test_three_customers_two_rounds_in_simulation(tmp_path: Path) -> None:
         "min-evaluate-nodes": 3,
         "clip-bound": 1.0,
         "checkpoint-dir": str(tmp_path / "ckpt"),
+        **local_registry(tmp_path, "tiny", dp=True),
     }
     env = {
         **os.environ,
@@ -68,3 +70,8 @@ def test_three_customers_two_rounds_in_simulation(tmp_path: Path) -> None:
         assert metrics["base_changed"] is True
         assert metrics["train"]["train-loss"] > 0
     assert "Aggregated MetricRecord" in log and "eval-loss" in log
+    # Every round (and the initial base) was published to the registry as a signed version.
+    figures = registry_figures(overrides, store.rounds())
+    assert figures is not None
+    assert figures["versions"] == ["tiny-r0000", "tiny-r0001", "tiny-r0002"]
+    assert figures["final_version"] == "tiny-r0002" and figures["missing"] == []

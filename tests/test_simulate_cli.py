@@ -79,6 +79,10 @@ def test_smoke_scenario_end_to_end(trace_root_or_skip: Path, tmp_path: Path) -> 
     report = json.loads((out / "report.json").read_text())
     assert report["settings"]["sample_level_dp"] is True and report["settings"]["rounds"] == 1
     assert len(report["rounds"]) == 1
+    registry = report["registry"]
+    assert registry["versions"] == ["smoke-r0000", "smoke-r0001"] and not registry["missing"]
+    assert (out / "registry.sqlite").is_file()
+    assert all(c["model_version"] == "smoke-r0001" for c in report["customers"])
     first = report["rounds"][0]
     assert first["clients_used"] == 3 and first["bytes_sent"] > 0 and first["bytes_received"] > 0
     assert first["duration_s"] > 0

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from federation.server.base_weights import Weights, from_array_record
 from federation.server.checkpoint_store import CheckpointStore
+from federation.server.registry_publisher import RegistryPublisher
 from federation.server.round_report import RoundRecorder
 
 _log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class CheckpointingStrategy(Strategy):
         The last completed round; the loop's round ``i`` is global round ``start_round + i``.
     manifest_extra
         JSON-able fields added to every manifest (strategy, model configuration, …).
+    publisher
+        Publishes saved rounds to the model registry after each save (``None``: no registry).
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class CheckpointingStrategy(Strategy):
         store: CheckpointStore | None,
         start_round: int = 0,
         manifest_extra: dict[str, Any] | None = None,
+        publisher: RegistryPublisher | None = None,
     ) -> None:
         if start_round < 0:
             raise ValueError(f"start_round must be >= 0, got {start_round}")
@@ -74,6 +78,7 @@ class CheckpointingStrategy(Strategy):
         self.store = store
         self.start_round = start_round
         self.manifest_extra = dict(manifest_extra or {})
+        self.publisher = publisher
         self.last_saved_round: int | None = start_round if store is not None else None
         self._sent: Weights = {}
 
@@ -113,6 +118,8 @@ class CheckpointingStrategy(Strategy):
                 ),
             )
             self.last_saved_round = global_round
+            if self.publisher is not None:
+                self.publisher.publish_pending(self.store)
         return arrays, metrics
 
     def configure_evaluate(

@@ -14,6 +14,7 @@ from federation.server.base_weights import initial_base, layout_mismatch, to_arr
 from federation.server.checkpoint_store import CheckpointError, CheckpointStore
 from federation.server.checkpointing_strategy import CheckpointingStrategy
 from federation.server.final_report import collect_final_report
+from federation.server.registry_publisher import RegistryPublisher, RegistrySettings
 from federation.server.round_report import RoundRecorder
 from federation.server.secure_aggregation import SecureAggregationGrid
 from federation.server.strategy_factory import build_strategy
@@ -100,6 +101,10 @@ def run_federation(
         weights = initial_base(config.model, config.seed)
         if store is not None:
             store.save(0, weights, parent_round=None, metrics={}, extra=extra)
+    publisher = _publisher(config)
+    if publisher is not None and store is not None:
+        # Rounds saved by an earlier, interrupted run but not yet published.
+        publisher.publish_pending(store)
     remaining = config.num_server_rounds - start_round
     if remaining <= 0:
         _log.info("round %d already reached; nothing to run", config.num_server_rounds)
@@ -127,6 +132,7 @@ def run_federation(
         store=store,
         start_round=start_round,
         manifest_extra=extra,
+        publisher=publisher,
     )
     if config.secure_aggregation:
         grid = SecureAggregationGrid(grid, config)
@@ -146,3 +152,17 @@ def run_federation(
             store=store,
         )
     return result
+
+
+def _publisher(config: FederationConfig) -> RegistryPublisher | None:
+    """Return the registry publisher of the run (``None`` without ``registry-database``)."""
+    if not config.registry_database:
+        return None
+    return RegistryPublisher(
+        RegistrySettings(
+            database=config.registry_database,
+            artifacts=config.registry_artifacts,
+            signing_key=config.registry_signing_key,
+            run_name=config.registry_run_name,
+        )
+    )
