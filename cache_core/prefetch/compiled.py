@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from cache_core.prefetch.counts import PrefetchCounts
 from cache_core.prefetch.encoding import next_key_ids, pair_contexts
+from cache_core.prefetch.hit_bits import NO_HITS, hits_buffer
 from cache_core.prefetch.kernels import (
     EVICTED_UNUSED,
     HITS,
@@ -44,7 +45,7 @@ def _warm_up() -> None:
     global _warmed
     if not _warmed:
         tiny = Trace(name="warm-up", format="synthetic", keys=np.arange(3, dtype=np.uint64))
-        _run(tiny, 1, "markov2", 1, 0, 2, 2)
+        _run(tiny, 1, "markov2", 1, 0, 2, 2, NO_HITS)
         _warmed = True
 
 
@@ -56,6 +57,7 @@ def _run(
     test_start: int,
     width: int,
     context_width: int,
+    hits_out: NDArray[np.uint8],
 ) -> NDArray[np.int64]:
     mode = _MODES[name]
     ids = np.ascontiguousarray(trace.dense_ids, dtype=np.int64)
@@ -71,7 +73,17 @@ def _run(
         ctx_rows, n_ctx = pair_contexts(ids, n_ids)
         second = new_table(max(n_ctx, 1), context_width)
     return prefetch_replay_kernel(
-        ids, n_ids, capacity, degree, test_start, mode, next_ids, ctx_rows, *first, *second
+        ids,
+        n_ids,
+        capacity,
+        degree,
+        test_start,
+        mode,
+        next_ids,
+        ctx_rows,
+        *first,
+        *second,
+        hits_out,
     )
 
 
@@ -84,6 +96,7 @@ def compiled_counts(
     *,
     width: int = DEFAULT_WIDTH,
     context_width: int = DEFAULT_CONTEXT_WIDTH,
+    hits_out: NDArray[np.uint8] | None = None,
 ) -> tuple[PrefetchCounts, float]:
     """Run the compiled replay of ``trace`` with a registered prefetcher.
 
@@ -104,17 +117,26 @@ def compiled_counts(
         Index of the first counted request.
     width, context_width
         Row widths of the Markov tables (first order, pair contexts).
+    hits_out
+        Optional ``uint8[len(trace) - test_start]`` filled with the hit bit of every
+        test-segment request (``1`` hit, ``0`` miss), in order.
 
     Returns
     -------
     tuple
         The test-segment :class:`PrefetchCounts` and the seconds spent preparing the arrays and
         running the kernel (compilation excluded).
+
+    Raises
+    ------
+    InvalidPrefetchConfigError
+        If ``hits_out`` is given but is not a writable ``uint8`` array of the right length.
     """
     name = resolve_prefetcher_name(prefetcher)
+    hits = hits_buffer(hits_out, max(len(trace) - test_start, 0))
     _warm_up()
     started = time.perf_counter()
-    stats = _run(trace, capacity, name, degree, test_start, width, context_width)
+    stats = _run(trace, capacity, name, degree, test_start, width, context_width, hits)
     seconds = time.perf_counter() - started
     counts = PrefetchCounts(
         requests=int(stats[REQUESTS]),

@@ -6,6 +6,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
 from cache_core.errors import InvalidCapacityError
 from cache_core.prefetch.compiled import compiled_counts
 from cache_core.prefetch.counts import PrefetchCounts
@@ -112,6 +115,7 @@ def evaluate_prefetch(
     *,
     width: int = DEFAULT_WIDTH,
     context_width: int = DEFAULT_CONTEXT_WIDTH,
+    hits_out: NDArray[np.uint8] | None = None,
 ) -> PrefetchEvaluation:
     """Replay ``trace`` through an LRU cache with a prefetcher and report the test segment.
 
@@ -138,6 +142,10 @@ def evaluate_prefetch(
         Successors kept per key by ``"markov"`` and ``"markov2"``.
     context_width
         Successors kept per pair context by ``"markov2"``.
+    hits_out
+        Optional writable ``uint8`` array of ``len(trace) - test_start`` elements that receives
+        the per-request outcome of the test segment, in order (``1`` hit, ``0`` miss): the
+        stream an A/B test or a drift detector reads. Nothing else changes when it is given.
 
     Returns
     -------
@@ -151,7 +159,8 @@ def evaluate_prefetch(
     InvalidCapacityError
         If ``capacity`` is not a positive integer.
     InvalidPrefetchConfigError
-        If ``degree``, ``train_fraction`` or a width is out of range, or the trace is empty.
+        If ``degree``, ``train_fraction`` or a width is out of range, the trace is empty, or
+        ``hits_out`` is not a writable ``uint8`` array of the test segment's length.
 
     Examples
     --------
@@ -173,7 +182,14 @@ def evaluate_prefetch(
     if len(trace) == 0:
         raise InvalidPrefetchConfigError(f"trace {trace.name!r} has no requests to evaluate")
     counts, seconds = compiled_counts(
-        trace, capacity, name, degree, test_start, width=width, context_width=context_width
+        trace,
+        capacity,
+        name,
+        degree,
+        test_start,
+        width=width,
+        context_width=context_width,
+        hits_out=hits_out,
     )
     return _evaluation(trace, name, degree, capacity, train_fraction, test_start, counts, seconds)
 

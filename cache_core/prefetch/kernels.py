@@ -129,6 +129,7 @@ def prefetch_replay_kernel(
     succ2: NDArray[np.int32],
     count2: NDArray[np.int32],
     len2: NDArray[np.int32],
+    hits_out: NDArray[np.uint8],
 ) -> NDArray[np.int64]:  # pragma: no cover - compiled
     """Replay dense ``ids`` through an LRU cache of ``capacity`` objects with a prefetcher.
 
@@ -151,6 +152,9 @@ def prefetch_replay_kernel(
     succ1, count1, len1, succ2, count2, len2
         Empty first-order (one row per requested id) and second-order (one row per pair
         context) tables; they are filled in place.
+    hits_out
+        Empty, or ``uint8[len(ids) - test_start]`` that receives the hit bit (``1`` hit, ``0``
+        miss) of each test-segment request.
 
     Returns
     -------
@@ -166,6 +170,7 @@ def prefetch_replay_kernel(
     buf = np.empty(max(degree, 1), dtype=np.int64)
     tables = (succ1, len1, succ2, len2)
     n = ids.shape[0]
+    record = hits_out.shape[0] > 0
     for i in range(n):
         cur = ids[i]
         in_test = i >= test_start
@@ -184,6 +189,8 @@ def prefetch_replay_kernel(
         hit, used, wasted = lru_demand(prev, nxt, state, resident, pending, capacity, cur)
         if hit and in_test:
             stats[HITS] += 1
+        if record and in_test:
+            hits_out[i - test_start] = 1 if hit else 0
         stats[USED] += used
         stats[EVICTED_UNUSED] += wasted
         # Learn, then propose.

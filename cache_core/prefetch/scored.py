@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from cache_core.errors import InvalidCapacityError
 from cache_core.prefetch.counts import PrefetchCounts
 from cache_core.prefetch.errors import InvalidPrefetchConfigError
+from cache_core.prefetch.hit_bits import NO_HITS, hits_buffer
 from cache_core.prefetch.kernels import (
     EVICTED_UNUSED,
     HITS,
@@ -113,7 +114,7 @@ def _warm_up() -> None:
         ids = np.array([0, 1, 0], dtype=np.int64)
         cands = np.array([[1, -1], [0, 1], [1, -1]], dtype=np.int64)
         scores = np.zeros((3, 2), dtype=np.float32)
-        scored_replay_kernel(ids, 2, 1, cands, scores, cands >= 0, 0.0, 1, 0, 3)
+        scored_replay_kernel(ids, 2, 1, cands, scores, cands >= 0, 0.0, 1, 0, 3, NO_HITS)
         _warmed = True
 
 
@@ -171,6 +172,7 @@ def replay_scored(
     test_start: int,
     stop: int | None = None,
     cand_valid: NDArray[np.bool_] | None = None,
+    hits_out: NDArray[np.uint8] | None = None,
 ) -> ScoredEvaluation:
     """Replay ``ids`` through an LRU cache, prefetching from scored candidate rows.
 
@@ -205,6 +207,10 @@ def replay_scored(
         inside the training part when choosing a threshold.
     cand_valid
         Optional ``bool[n, M]`` mask of usable candidates.
+    hits_out
+        Optional writable ``uint8`` array of ``stop - test_start`` elements that receives the
+        outcome of every counted request, in order (``1`` hit, ``0`` miss): the stream an A/B
+        test or a drift detector reads. Nothing else changes when it is given.
 
     Returns
     -------
@@ -216,8 +222,8 @@ def replay_scored(
     InvalidCapacityError
         If ``capacity`` is not a positive integer.
     InvalidPrefetchConfigError
-        If an array has the wrong shape or type, a valid score is NaN, or ``threshold``,
-        ``degree``, ``test_start`` or ``stop`` is out of range.
+        If an array has the wrong shape or type (``hits_out`` included), a valid score is NaN,
+        or ``threshold``, ``degree``, ``test_start`` or ``stop`` is out of range.
 
     Examples
     --------
@@ -227,6 +233,12 @@ def replay_scored(
     >>> ev = replay_scored(ids, 2, nxt, np.ones((6, 1)), threshold=0.5, degree=1, test_start=0)
     >>> ev.hits, ev.prefetch_issued, ev.prefetch_used, ev.top1_accuracy
     (5, 6, 5, 1.0)
+    >>> bits = np.zeros(6, dtype=np.uint8)
+    >>> _ = replay_scored(
+    ...     ids, 2, nxt, np.ones((6, 1)), threshold=0.5, degree=1, test_start=0, hits_out=bits
+    ... )
+    >>> bits.tolist()
+    [0, 1, 1, 1, 1, 1]
     """
     if isinstance(capacity, bool) or not isinstance(capacity, int | np.integer) or capacity < 1:
         raise InvalidCapacityError(f"capacity must be a positive integer, got {capacity!r}")
@@ -239,6 +251,7 @@ def replay_scored(
     n = ids64.shape[0]
     stop_i = n if stop is None else _int(stop, "stop", 0, n)
     start_i = _int(test_start, "test_start", 0, stop_i)
+    hits = hits_buffer(hits_out, stop_i - start_i)
     _warm_up()
     started = time.perf_counter()
     stats = scored_replay_kernel(
@@ -252,6 +265,7 @@ def replay_scored(
         degree,
         start_i,
         stop_i,
+        hits,
     )
     seconds = time.perf_counter() - started
     counts = PrefetchCounts(

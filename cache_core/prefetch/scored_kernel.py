@@ -142,6 +142,7 @@ def scored_replay_kernel(
     degree: int,
     test_start: int,
     stop: int,
+    hits_out: NDArray[np.uint8],
 ) -> NDArray[np.int64]:  # pragma: no cover - compiled
     """Replay ``ids[:stop]`` through an LRU cache, prefetching from scored candidate rows.
 
@@ -160,6 +161,9 @@ def scored_replay_kernel(
         Minimum score of a prefetch and the prefetch budget per request.
     test_start, stop
         Counting covers requests ``test_start .. stop - 1``; the replay starts at 0.
+    hits_out
+        Empty, or ``uint8[stop - test_start]`` that receives the hit bit (``1`` hit, ``0``
+        miss) of each counted request.
 
     Returns
     -------
@@ -175,6 +179,7 @@ def scored_replay_kernel(
     pending = np.zeros(n_ids, dtype=np.int8)
     buf = np.empty(max(degree, 1), dtype=np.int64)
     buf_score = np.empty(max(degree, 1), dtype=np.float32)
+    record = hits_out.shape[0] > 0
     for i in range(stop):
         cur = ids[i]
         in_test = i >= test_start
@@ -191,6 +196,8 @@ def scored_replay_kernel(
         hit, used, wasted = lru_demand(prev, nxt, state, resident, pending, capacity, cur)
         if hit and in_test:
             stats[HITS] += 1
+        if record and in_test:
+            hits_out[i - test_start] = 1 if hit else 0
         stats[USED] += used
         stats[EVICTED_UNUSED] += wasted
         # Choose (against the cache as it is now), then insert.

@@ -17,10 +17,12 @@ from cache_core.replay.harness import (
     resolve_capacity,
     warm_up,
 )
+from cache_core.replay.hit_stream import lru_hit_stream
 
 __all__ = [
     "REPLAY_POLICIES",
     "ReplayResult",
+    "lru_hit_stream",
     "next_use",
     "replay",
     "resolve_capacity",

@@ -17,11 +17,33 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from cache_core.errors import CacheCoreError
-from federation.cli import compare_cmd, evaluate_cmd, replay_cmd, simulate_cmd, train_cmd
+from federation.cli import (
+    abtest_cmd,
+    agent_cmd,
+    api_cmd,
+    certs_cmd,
+    compare_cmd,
+    drift_cmd,
+    evaluate_cmd,
+    replay_cmd,
+    simulate_cmd,
+    train_cmd,
+)
 
 _log = logging.getLogger("predis_fl")
 
-_COMMANDS = (replay_cmd, compare_cmd, train_cmd, evaluate_cmd, simulate_cmd)
+_COMMANDS = (
+    replay_cmd,
+    compare_cmd,
+    train_cmd,
+    evaluate_cmd,
+    simulate_cmd,
+    api_cmd,
+    certs_cmd,
+    agent_cmd,
+    abtest_cmd,
+    drift_cmd,
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -8,6 +8,15 @@ adapter, key secret and trainer state (the privacy ledger) in :class:`CustomerSt
 with the shared base only — clipped and noised with client-level DP (:func:`privatize_base`).
 """
 
+from federation.client.agent import (
+    AgentError,
+    AgentSettings,
+    AgentStore,
+    AgentSummary,
+    CustomerAgent,
+    RequestSource,
+    TraceReplaySource,
+)
 from federation.client.client_app import make_client_app
 from federation.client.customer_data import (
     CustomerData,
@@ -34,6 +43,11 @@ from federation.client.update_privacy import client_level_epsilon, privatize_bas
 
 __all__ = [
     "NO_DP_EPSILON",
+    "AgentError",
+    "AgentSettings",
+    "AgentStore",
+    "AgentSummary",
+    "CustomerAgent",
     "CustomerData",
     "CustomerDataSource",
     "CustomerExamples",
@@ -43,8 +57,10 @@ __all__ = [
     "LocalTrainingResult",
     "LocalTrainingTask",
     "PlainTrainer",
+    "RequestSource",
     "ScenarioDataSource",
     "SyntheticScenario",
+    "TraceReplaySource",
     "TrainingRefusedError",
     "client_level_epsilon",
     "customer_examples",

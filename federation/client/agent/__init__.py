@@ -1,0 +1,52 @@
+"""The long-running customer agent: local store, drift, A/B adoption, rollback, metrics."""
+
+from federation.client.agent.agent import CustomerAgent
+from federation.client.agent.drift_feed import DriftMonitorLike, make_drift_monitor
+from federation.client.agent.errors import (
+    AgentConfigError,
+    AgentError,
+    AgentStateError,
+    CandidateRefusedError,
+)
+from federation.client.agent.metrics import AgentMetrics
+from federation.client.agent.records import (
+    AdapterRecord,
+    AgentSnapshot,
+    ChampionRecord,
+    DecisionRecord,
+    DriftRecord,
+    ModelVersionRecord,
+    RefreshRecord,
+)
+from federation.client.agent.sample_source import StoredSamplesSource
+from federation.client.agent.settings import AgentSettings
+from federation.client.agent.source import RequestBatch, RequestSource, TraceReplaySource
+from federation.client.agent.store import AgentStore
+from federation.client.agent.store_queries import STORED_SAMPLE_DTYPE
+from federation.client.agent.summary import AgentSummary
+
+__all__ = [
+    "STORED_SAMPLE_DTYPE",
+    "AdapterRecord",
+    "AgentConfigError",
+    "AgentError",
+    "AgentMetrics",
+    "AgentSettings",
+    "AgentSnapshot",
+    "AgentStateError",
+    "AgentStore",
+    "AgentSummary",
+    "CandidateRefusedError",
+    "ChampionRecord",
+    "CustomerAgent",
+    "DecisionRecord",
+    "DriftMonitorLike",
+    "DriftRecord",
+    "ModelVersionRecord",
+    "RefreshRecord",
+    "RequestBatch",
+    "RequestSource",
+    "StoredSamplesSource",
+    "TraceReplaySource",
+    "make_drift_monitor",
+]

@@ -1,0 +1,193 @@
+"""The long-running customer agent beside a cache node.
+
+Per batch of requests the :class:`CustomerAgent`
+
+1. serves them through the node with the champion's prefetching (:mod:`.serving`); during an
+   A/B test the sampled requests also drive the ghost caches;
+2. off the serving path: drains the node's sampler (kept for the local store), feeds the drift
+   monitor the sampled hit stream, counts the test's outcomes (:mod:`.trial`), watches a newly
+   adopted champion for degradation, and looks for candidate global models;
+3. reacts: a drift event is recorded, the champion's adapter refitted on recent samples and the
+   customer marked as wanting the next federated round; a candidate is verified (refused and
+   recorded if bad, the champion keeps running) and tested as a challenger; a decision is
+   recorded, an adoption switches the champion, a degradation rolls it back;
+4. commits, in ONE transaction, the progress index, counters, champion, adapter reference,
+   privacy ledger, test state and every record since the previous commit — every
+   ``persist_interval`` requests and after any batch that recorded something.
+
+Crash safety. A kill loses at most the batches since the last commit; nothing they produced was
+recorded, and they are served again on restart, so nothing is counted or recorded twice.
+Over a replayable source (a trace) with ``warm_restart`` the restarted agent re-runs the whole
+recorded history first without recording anything — reusing the recorded adapters and
+challengers instead of refitting them — which rebuilds the cache contents, prefetcher tables,
+drift windows and ghost caches exactly; the run then ends exactly where an uninterrupted one
+would, and the agent checks the re-run against the store. Over a live source the agent resumes
+at the stored index with the stored champion, adapter, ledger and test state (ghost caches and
+the degradation window included); only the cache contents and the drift windows start afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from cache_core.replay import resolve_capacity
+from customer_models import KeyEncoder
+from federation.client.agent.agent_run import AgentRun
+from federation.client.agent.customer_key import customer_encoder
+from federation.client.agent.drift_feed import DriftMonitorLike, make_drift_monitor
+from federation.client.agent.errors import AgentConfigError
+from federation.client.agent.metrics import AgentMetrics
+from federation.client.agent.settings import AgentSettings
+from federation.client.agent.source import RequestSource
+from federation.client.agent.store import AgentStore
+from federation.client.agent.summary import AgentSummary
+
+_log = logging.getLogger(__name__)
+
+
+class CustomerAgent:
+    """The customer's agent (see the module docstring).
+
+    Parameters
+    ----------
+    settings
+        The agent's settings.
+    source
+        Where requests come from.
+    champion
+        What serves on a first start: ``"none"`` (plain LRU), ``"markov2"``, or a model
+        directory. A restarted agent serves what its store says.
+    candidates
+        Candidate global models offered now (model directories).
+    encoder
+        The customer's key encoder (default: ``$PREDIS_CUSTOMER_SECRET`` or the state
+        directory's secret file, created on first use).
+    drift_monitor
+        Builds the drift monitor from the settings (default :func:`make_drift_monitor`).
+
+    Raises
+    ------
+    AgentStateError
+        If the state directory or store is unusable or belongs to another customer or source.
+    AgentConfigError
+        If the cache size cannot be resolved for the source.
+    """
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        source: RequestSource,
+        *,
+        champion: str | Path = "none",
+        candidates: Sequence[str | Path] = (),
+        encoder: KeyEncoder | None = None,
+        drift_monitor: Callable[[AgentSettings], DriftMonitorLike | None] = make_drift_monitor,
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.metrics = AgentMetrics(settings.customer_id)
+        self._store = AgentStore(settings.state_dir, settings.database_url)
+        try:
+            key = encoder if encoder is not None else customer_encoder(settings.secret_path)
+            capacity = _capacity(settings.cache_size, source)
+            self._run = AgentRun(
+                settings,
+                source,
+                self._store,
+                key,
+                capacity,
+                self.metrics,
+                initial_champion=champion,
+                candidates=[Path(c) for c in candidates],
+                drift=drift_monitor(settings),
+            )
+        except BaseException:
+            self._store.close()
+            raise
+        if settings.metrics_port is not None:
+            self.metrics.serve(settings.metrics_port)
+
+    def __repr__(self) -> str:
+        return f"CustomerAgent(customer={self.settings.customer_id!r}, source={self.source!r})"
+
+    @property
+    def store(self) -> AgentStore:
+        """The agent's local store."""
+        return self._store
+
+    @property
+    def position(self) -> int:
+        """The next request index to process."""
+        return self._run.position
+
+    @property
+    def recovering(self) -> bool:
+        """Whether the agent is re-running its recorded history (nothing is recorded then)."""
+        return self._run.recovering
+
+    @property
+    def recovery_consistent(self) -> bool | None:
+        """Whether the re-run history matched the store (``None``: nothing was re-run)."""
+        return self._run.recovery_consistent
+
+    def run(
+        self,
+        *,
+        max_requests: int | None = None,
+        stop: threading.Event | None = None,
+        progress: Callable[[int], object] | None = None,
+    ) -> AgentSummary:
+        """Process the source until it ends, ``max_requests`` are processed, or ``stop`` is set.
+
+        Parameters
+        ----------
+        max_requests
+            Stop at the first batch boundary at or after this request index (batches stay
+            aligned, so a later run resumes exactly where an uninterrupted one would be).
+        stop
+            Checked after every batch; when set, the agent commits and returns.
+        progress
+            Called with the number of requests of every batch processed.
+
+        Returns
+        -------
+        AgentSummary
+            The state after the run (everything processed is committed).
+        """
+        run = self._run
+        for batch in run.batches():
+            if max_requests is not None and batch.start >= max_requests:
+                break
+            run.step(batch)
+            if progress is not None:
+                progress(len(batch))
+            if stop is not None and stop.is_set() and not run.recovering:
+                break
+        run.commit()
+        return run.summary()
+
+    def close(self) -> None:
+        """Stop serving metrics and close the store (the state is as last committed)."""
+        self.metrics.close()
+        self._store.close()
+
+    def __enter__(self) -> CustomerAgent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _capacity(cache_size: str, source: RequestSource) -> int:
+    trace = getattr(source, "trace", None)
+    if trace is not None:
+        return resolve_capacity(cache_size, trace.unique_objects)
+    try:
+        return resolve_capacity(int(cache_size), 1)
+    except ValueError:
+        raise AgentConfigError(
+            f"cache size {cache_size!r}: a live source needs an object count, not a fraction"
+        ) from None

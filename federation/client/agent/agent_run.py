@@ -1,0 +1,350 @@
+"""The agent's per-batch state machine (the body of :class:`~.agent.CustomerAgent`).
+
+:class:`AgentRun` holds everything in memory — node, champion, drift monitor, the adoption flow
+(:class:`~.adoption.Adoption`), counters, and the records not yet committed — and advances it
+one batch at a time in a fixed order (serve; drain and detect drift; watch; test; candidates;
+start a test), so that re-running the same batches rebuilds the same state. While it re-runs
+history that is already committed (:attr:`AgentRun.recovering`) it records nothing and reuses
+the recorded artifacts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from cache_core.sampler import AccessOp
+from customer_models import KeyEncoder
+from federation.client.agent.adoption import Adoption
+from federation.client.agent.drift_feed import DriftMonitorLike, event_details
+from federation.client.agent.errors import AgentStateError
+from federation.client.agent.metrics import AgentMetrics
+from federation.client.agent.models import ModelShop
+from federation.client.agent.pending import PendingRecords, RecordSink
+from federation.client.agent.records import AgentSnapshot, ChampionRecord, DriftRecord
+from federation.client.agent.recovery import recovery_problems
+from federation.client.agent.resume import restore_live_state
+from federation.client.agent.serving import BatchCounts, ReplayServer
+from federation.client.agent.settings import AgentSettings
+from federation.client.agent.source import RequestBatch, RequestSource
+from federation.client.agent.store import AgentStore
+from federation.client.agent.store_queries import STORED_SAMPLE_DTYPE
+from federation.client.agent.summary import AgentSummary
+from privacy import PrivacyBudget, PrivacyLedger
+
+_log = logging.getLogger(__name__)
+_GET = int(AccessOp.GET)
+
+
+class AgentRun:
+    """The agent's in-memory state and its per-batch step (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        source: RequestSource,
+        store: AgentStore,
+        encoder: KeyEncoder,
+        capacity: int,
+        metrics: AgentMetrics,
+        *,
+        initial_champion: str | Path,
+        candidates: list[Path],
+        drift: DriftMonitorLike | None,
+    ) -> None:
+        torch.set_num_threads(settings.threads)
+        self._s = settings
+        self._source = source
+        self._store = store
+        self._metrics = metrics
+        self._drift = drift
+        self._shop = ModelShop(store, settings, encoder, source)
+        self._server = ReplayServer(
+            capacity,
+            settings.degree,
+            sample_rate=settings.sample_rate,
+            sample_window=settings.sample_window,
+            seed=settings.seed,
+            sample_buffer=max(1 << 16, 8 * settings.batch_size),
+        )
+        self._sink = RecordSink()
+        self._pending = self._sink.target
+        self._adoption = Adoption(
+            settings, store, self._shop, encoder, capacity, candidates, self._sink
+        )
+        snapshot = self._load(store, source)
+        self._snapshot = snapshot
+        self._committed = 0 if snapshot is None else snapshot.next_index
+        self.recovering = bool(
+            snapshot is not None
+            and self._committed > 0
+            and source.replayable
+            and settings.warm_restart
+        )
+        history = store.champion_history()
+        if history:
+            first = history[0]
+        else:
+            kind, version, adapter = self._shop.register_initial(initial_champion)
+            first = ChampionRecord(kind, version, adapter, 0, "initial")
+            self._pending.champions.append(first)
+        budget = PrivacyBudget(settings.privacy_epsilon, settings.privacy_delta)
+        self.ledger = (
+            PrivacyLedger(budget)
+            if snapshot is None
+            else PrivacyLedger.from_json(snapshot.ledger_json)
+        )
+        self.requests = self.hits = self.prefetch_issued = self._pf_used_base = 0
+        self.wants_round = False
+        self._live_batches = 0
+        self.recovery_consistent: bool | None = None
+        if snapshot is not None and not self.recovering:
+            resumed = restore_live_state(snapshot, self._shop, self._committed)
+            self.position, self.champion = resumed.position, resumed.champion
+            self.requests, self.hits = resumed.requests, resumed.hits
+            self.prefetch_issued = resumed.prefetch_issued
+            self._pf_used_base = resumed.prefetch_used
+            self.wants_round = resumed.wants_round
+            self._adoption.resume(resumed.trial, resumed.watch)
+        else:
+            self.position = 0
+            self.champion = self._shop.champion(first.kind, first.version_id, first.adapter_id, 0)
+        if self.recovering:
+            self._sink.target = PendingRecords()  # re-produced records, compared at the end
+        self._last_commit = self.position
+
+    def _load(self, store: AgentStore, source: RequestSource) -> AgentSnapshot | None:
+        loaded = store.load()
+        if loaded is None:
+            return None
+        customer, name, snapshot = loaded
+        if customer != self._s.customer_id or name != source.name:
+            raise AgentStateError(
+                f"the state directory belongs to customer {customer!r} replaying {name!r}, "
+                f"not {self._s.customer_id!r} replaying {source.name!r}; use another one"
+            )
+        trace = getattr(source, "trace", None)
+        if trace is not None and snapshot.next_index > len(trace):
+            raise AgentStateError(
+                f"the store has processed {snapshot.next_index:,} requests but the source has "
+                f"only {len(trace):,}"
+            )
+        return snapshot
+
+    # -- batches -------------------------------------------------------------------------------
+
+    def batches(self) -> Iterator[RequestBatch]:
+        """Yield the batches to process: a recorded history cut at the commit, then live ones."""
+        for batch in self._source.batches(self.position, self._s.batch_size):
+            cut = self._committed - batch.start
+            if self.recovering and 0 < cut < len(batch):
+                yield RequestBatch(batch.start, batch.keys[:cut], batch.timestamps[:cut])
+                yield RequestBatch(self._committed, batch.keys[cut:], batch.timestamps[cut:])
+            else:
+                yield batch
+
+    def step(self, batch: RequestBatch) -> None:
+        """Process one batch: serve, analyse off the serving path, react, commit when due."""
+        if batch.start != self.position:
+            raise AgentStateError(f"batch starts at {batch.start}, expected {self.position}")
+        counts = self._serve(batch)
+        self.position = batch.stop
+        self.requests += counts.requests
+        self.hits += counts.hits
+        self.prefetch_issued += counts.prefetch_issued
+        index = batch.stop
+        self._drain(batch)
+        every = self._s.persist_interval
+        poll = not self.recovering and (
+            self._live_batches == 0 or batch.start // every < index // every
+        )
+        self.champion = self._adoption.after_batch(
+            batch, counts, self.champion, recovering=self.recovering, poll=poll
+        )
+        if self._adoption.waiting:
+            self._adoption.start_pending(index, self.champion, self._samples(index))
+        self._update_metrics(counts)
+        if self.recovering:
+            if self.position >= self._committed:
+                self._finish_recovery()
+            return
+        self._live_batches += 1
+        if self._pending.any() or self.position // every > self._last_commit // every:
+            self.commit()
+
+    def _serve(self, batch: RequestBatch) -> BatchCounts:
+        stream = self._shop.stream
+        block = None if stream is None else stream.advance(batch.stop)
+        self.champion.proposer.prepare(block)
+        trial = self._adoption.trial
+        if trial is not None:
+            trial.proposer.prepare(block)
+        counts = self._adoption.serve(self._server, batch, self.champion)
+        return counts if counts is not None else self._server.serve(batch, self.champion.proposer)
+
+    # -- drift ---------------------------------------------------------------------------------
+
+    def _drain(self, batch: RequestBatch) -> None:
+        rows = self._server.sampler.drain()
+        if not self.recovering:
+            self._pending.samples.append((batch.start, rows))
+        if self._drift is None:
+            return
+        gets = rows[rows["op"] == _GET]
+        if gets.shape[0] == 0:
+            return
+        events = self._drift.update_many(
+            np.ascontiguousarray(gets["key"]),
+            np.ascontiguousarray(gets["hit"]),
+            np.ascontiguousarray(gets["timestamp"]),
+        )
+        if not events:
+            return
+        index = batch.stop
+        for event in events:
+            self._sink.drift(
+                DriftRecord(
+                    index, str(event.detector), float(event.statistic), event_details(event)
+                )
+            )
+            self._metrics.set(
+                self._metrics.drift_statistic, float(event.statistic), str(event.detector)
+            )
+        self.wants_round = True
+        self.champion, refresh = self._shop.refresh(self.champion, index, self._samples(index))
+        self._sink.refresh(refresh)
+        if refresh.adapter_id is not None:
+            self._sink.champion(self.champion, index, "refresh")
+
+    def _samples(self, index: int) -> NDArray[np.void]:
+        """Recent stored samples of batches before ``index``, uncommitted ones included."""
+        limit = self._s.store_samples
+        stored = self._store.recent_samples(limit, before_index=index)
+        parts = [stored]
+        for start, rows in self._pending.samples:
+            if start < index and rows.shape[0]:
+                part = np.zeros(rows.shape[0], dtype=STORED_SAMPLE_DTYPE)
+                part["request_index"] = start
+                for name in ("timestamp", "key", "op", "hit"):
+                    part[name] = rows[name]
+                parts.append(part)
+        joined = np.concatenate(parts) if len(parts) > 1 else stored
+        return joined[-limit:]
+
+    # -- commit and recovery -------------------------------------------------------------------
+
+    def snapshot(self) -> AgentSnapshot:
+        """Return the state a commit writes now."""
+        trial, watch = self._adoption.trial, self._adoption.watch
+        return AgentSnapshot(
+            next_index=self.position,
+            requests=self.requests,
+            hits=self.hits,
+            prefetch_issued=self.prefetch_issued,
+            prefetch_used=self._pf_used_base + self._server.node.stats.prefetch_used,
+            champion_kind=self.champion.kind,
+            champion_version_id=self.champion.version_id,
+            adapter_id=self.champion.adapter_id,
+            ledger_json=self.ledger.to_json(),
+            abtest_json=None if trial is None else trial.to_json(),
+            abtest_counted_index=None if trial is None else self.position,
+            monitor_json=None if watch is None else watch.to_json(),
+            wants_round=self.wants_round,
+        )
+
+    def commit(self) -> None:
+        """Commit the snapshot and every pending record in one transaction.
+
+        Nothing is written while recovering: that history is committed already.
+        """
+        if self.recovering:
+            return
+        p = self._pending
+        snapshot = self.snapshot()
+        m = self._metrics
+        issued = snapshot.prefetch_issued
+        m.set(m.prefetch_precision, snapshot.prefetch_used / issued if issued else 0.0)
+        m.set(m.prefetches_per_request, issued / self.requests if self.requests else 0.0)
+        self._store.checkpoint(
+            self._s.customer_id,
+            self._source.name,
+            snapshot,
+            decisions=p.decisions,
+            drift_events=p.drift_events,
+            refreshes=p.refreshes,
+            champions=p.champions,
+            samples=p.samples,
+            keep_samples=self._s.store_samples,
+        )
+        self._pending = self._sink.target = PendingRecords()
+        self._last_commit = self.position
+
+    def _finish_recovery(self) -> None:
+        """Compare the re-run history with the store, then go live."""
+        stored = self._snapshot
+        assert stored is not None
+        problems = recovery_problems(self.snapshot(), stored, self._sink.target, self._store)
+        self.recovery_consistent = not problems
+        if problems:
+            _log.warning("the re-run history differs from the store: %s", "; ".join(problems))
+            self.requests, self.hits = stored.requests, stored.hits
+            self.prefetch_issued = stored.prefetch_issued
+        self.wants_round = self.wants_round or stored.wants_round
+        self._sink.target = self._pending
+        self.recovering = False
+        self._last_commit = self.position
+
+    # -- reporting -----------------------------------------------------------------------------
+
+    def _update_metrics(self, counts: BatchCounts) -> None:
+        m = self._metrics
+        trial, watch = self._adoption.trial, self._adoption.watch
+        m.set(m.requests, self.position)
+        m.set(m.hit_ratio, self.hits / self.requests if self.requests else 0.0)
+        m.set(m.batch_hit_ratio, counts.hits / counts.requests if counts.requests else 0.0)
+        m.set(m.abtest_active, 1.0 if trial is not None else 0.0)
+        if trial is not None:
+            decision = trial.test.decision
+            m.set(m.abtest_statistic, decision.statistic)
+            m.set(m.abtest_requests, decision.requests_used)
+        m.set(m.watching, 1.0 if watch is not None else 0.0)
+        m.set(m.champion_version, float(self.champion.version_id or 0))
+        m.set(m.epsilon_spent, self.ledger.spent)
+        m.set(m.wants_round, 1.0 if self.wants_round else 0.0)
+
+    def summary(self) -> AgentSummary:
+        """Return the agent's state after the last commit (records from the store)."""
+        used = self._pf_used_base + self._server.node.stats.prefetch_used
+        decisions = tuple(self._store.decisions())
+        drift = tuple(self._store.drift_events())
+        m = self._metrics
+        for kind in ("adopt", "reject", "inconclusive", "rollback", "refused"):
+            m.set(m.decisions, sum(d.kind == kind for d in decisions), kind)
+        for detector in sorted({e.detector for e in drift}):
+            m.set(m.drift_events, sum(e.detector == detector for e in drift), detector)
+        champion = self.champion.identity()
+        if self.champion.version_id is not None:
+            champion["directory"] = self._store.model_version(self.champion.version_id).directory
+        trial = self._adoption.trial
+        return AgentSummary(
+            customer_id=self._s.customer_id,
+            state_dir=str(self._store.state_dir),
+            requests=self.position,
+            hit_ratio=self.hits / self.requests if self.requests else 0.0,
+            prefetch_precision=used / self.prefetch_issued if self.prefetch_issued else 0.0,
+            prefetches_per_request=self.prefetch_issued / self.requests if self.requests else 0.0,
+            drift_events=drift,
+            refreshes=tuple(self._store.refreshes()),
+            decisions=decisions,
+            champion=champion,
+            wants_round=self.wants_round,
+            epsilon_spent=self.ledger.spent,
+            resumed_from=self._committed,
+            recovery_consistent=self.recovery_consistent,
+            abtest=None if trial is None else trial.test.decision.to_dict(),
+        )

@@ -1,0 +1,1 @@
+"""Alembic revision scripts of the agent's local store (oldest first)."""
