@@ -21,9 +21,9 @@ def add_parser(sub: Any) -> None:
         help="evaluate a prefetcher on LRU: hits counted on the last 30%% of the trace",
         description=(
             "Replay the whole trace through LRU with a prefetcher (at most --degree prefetches "
-            "per request); hits are counted on the last 30%%. The model prefetcher trains on the "
-            "first 70%% unless --model is given, and chooses its confidence threshold on the end "
-            "of the first 70%% only."
+            "per request); hits are counted on the last 30%. The model prefetcher trains on the "
+            "first 70% unless --model is given, and chooses its confidence threshold on the end "
+            "of the first 70% only."
         ),
     )
     add_trace_arguments(parser)

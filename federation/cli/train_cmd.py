@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:
         NAME,
         help="train a customer's access model (shared base + adapter) on a trace",
         description=(
-            "Train the access model on the first 70%% of a trace (early stopping on the end of "
+            "Train the access model on the first 70% of a trace (early stopping on the end of "
             "that part) and write it to DIR as safetensors weights plus a JSON manifest."
         ),
     )
