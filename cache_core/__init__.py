@@ -5,6 +5,7 @@ and :mod:`cache_core.prefetch` carry their full APIs; the most used names are re
 This package never imports torch or Flower.
 """
 
+from cache_core.atomic_file import write_atomic
 from cache_core.backends import DictBackend, StorageBackend
 from cache_core.errors import (
     CacheCoreError,
@@ -78,4 +79,5 @@ __all__ = [
     "replay",
     "resolve_capacity",
     "trace_root",
+    "write_atomic",
 ]

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
+from cache_core import write_atomic
 from customer_models.config import ModelConfig
 from customer_models.errors import ModelFileError
 from customer_models.features import CAND_FEATURES, CTX_FEATURES, FeaturizerConfig
@@ -58,19 +57,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(
     directory: str | Path,
     model: AccessModel,
@@ -91,8 +77,8 @@ def save_model(
     adapter = {k: v.contiguous() for k, v in model.adapter_state().items()}
     base_bytes = save_tensors(base)
     adapter_bytes = save_tensors(adapter)
-    _write_atomic(out / BASE_FILE, base_bytes)
-    _write_atomic(out / ADAPTER_FILE, adapter_bytes)
+    write_atomic(out / BASE_FILE, base_bytes)
+    write_atomic(out / ADAPTER_FILE, adapter_bytes)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -108,7 +94,7 @@ def save_model(
         "sha256": {BASE_FILE: _sha256(base_bytes), ADAPTER_FILE: _sha256(adapter_bytes)},
     }
     path = out / MANIFEST
-    _write_atomic(path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    write_atomic(path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return path
 
 

@@ -44,6 +44,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from cache_core import write_atomic
 from privacy.errors import PrivacyError
 
 MANIFEST_FILE = "manifest.json"
@@ -375,7 +376,7 @@ def write_signed_artifact(
     files = {**contents, MANIFEST_FILE: canonical_manifest_bytes(manifest)}
     files[SIGNATURE_FILE] = json.dumps(signature.to_dict(), sort_keys=True).encode("utf-8")
     for name, data in files.items():
-        _write_atomic(target / name, data)
+        write_atomic(target / name, data, mode=0o644)  # signed, public artifacts
     return target
 
 
@@ -430,15 +431,6 @@ def verify_artifact(directory: str | Path, trusted: TrustedKeys) -> dict[str, An
     trusted.verify(manifest, signature)
     verify_files(manifest, contents)
     return manifest
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _check_finite(value: Any) -> None:

@@ -21,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,6 +33,8 @@ from numpy.typing import NDArray
 from safetensors import SafetensorError
 from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
+
+from cache_core import write_atomic
 
 _log = logging.getLogger(__name__)
 
@@ -139,11 +139,11 @@ class CheckpointStore:
             "metrics": metrics or {},
             **(extra or {}),
         }
-        _write_atomic(self.directory / weights_name, data)
+        write_atomic(self.directory / weights_name, data)
         if server_state:
             state = save_tensors({k: np.ascontiguousarray(v) for k, v in server_state.items()})
             state_name = f"round-{server_round:04d}.server-state.safetensors"
-            _write_atomic(self.directory / state_name, state)
+            write_atomic(self.directory / state_name, state)
             manifest["server_state"] = {
                 "file": state_name,
                 "sha256": hashlib.sha256(state).hexdigest(),
@@ -151,7 +151,7 @@ class CheckpointStore:
                 "tensors": len(server_state),
             }
         path = self.directory / f"round-{server_round:04d}.json"
-        _write_atomic(path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+        write_atomic(path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
         _log.info(
             "saved round %d (%d bytes, sha256 %s) to %s",
             server_round,
@@ -171,7 +171,7 @@ class CheckpointStore:
             raise ValueError(f"not a valid run-level JSON file name: {name!r}")
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / name
-        _write_atomic(path, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
+        write_atomic(path, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
         return path
 
     def load(self, server_round: int) -> Checkpoint:
@@ -227,16 +227,3 @@ class CheckpointStore:
             except CheckpointError as exc:
                 _log.warning("skipping round %d: %s", server_round, exc)
         return None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

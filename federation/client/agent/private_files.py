@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
-import tempfile
 from pathlib import Path
 
+from cache_core import write_atomic
 from federation.client.agent.errors import AgentStateError
 
 
@@ -41,18 +40,4 @@ def ensure_private_dir(path: Path) -> Path:
 
 def write_private_file(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file, fsync, rename) with mode 0600."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, data, mode=0o600, sync_directory=True)
