@@ -8,17 +8,13 @@ stage of the protocol and every round must have summed all three customers.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from federation.server.checkpoint_store import CheckpointStore
 from tests.test_federation_rounds import TINY
-from tests.test_federation_simulation import DRIVER
+from tests.test_federation_simulation import run_driver
 
 
 @pytest.mark.slow
@@ -31,23 +27,7 @@ def test_three_customers_secure_aggregation_in_simulation(tmp_path: Path) -> Non
         "secure-aggregation": True,
         "checkpoint-dir": str(tmp_path / "ckpt"),
     }
-    env = {
-        **os.environ,
-        "FLWR_TELEMETRY_ENABLED": "0",
-        "FLWR_DISABLE_UPDATE_CHECK": "1",
-        "FLWR_HOME": str(tmp_path / "flwr-home"),
-        "RAY_DEDUP_LOGS": "0",
-        "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", DRIVER, json.dumps(overrides)],
-        cwd=Path(__file__).resolve().parents[1],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = run_driver(overrides, tmp_path, timeout=300)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-4000:]
     # (Flower may log each line to two handlers: count per round, not per line.)

@@ -32,6 +32,29 @@ run_simulation(
 """
 
 
+def run_driver(
+    overrides: dict[str, object], tmp_path: Path, *, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run :data:`DRIVER` (3 SuperNodes) in a subprocess with a private ``FLWR_HOME``."""
+    env = {
+        **os.environ,
+        "FLWR_TELEMETRY_ENABLED": "0",
+        "FLWR_DISABLE_UPDATE_CHECK": "1",
+        "FLWR_HOME": str(tmp_path / "flwr-home"),
+        "RAY_DEDUP_LOGS": "0",
+        "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps(overrides)],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def test_three_customers_two_rounds_in_simulation(tmp_path: Path) -> None:
     overrides = {
         **TINY,
@@ -43,23 +66,7 @@ def test_three_customers_two_rounds_in_simulation(tmp_path: Path) -> None:
         "checkpoint-dir": str(tmp_path / "ckpt"),
         **local_registry(tmp_path, "tiny", dp=True),
     }
-    env = {
-        **os.environ,
-        "FLWR_TELEMETRY_ENABLED": "0",
-        "FLWR_DISABLE_UPDATE_CHECK": "1",
-        "FLWR_HOME": str(tmp_path / "flwr-home"),
-        "RAY_DEDUP_LOGS": "0",
-        "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", DRIVER, json.dumps(overrides)],
-        cwd=Path(__file__).resolve().parents[1],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
+    done = run_driver(overrides, tmp_path, timeout=240)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-4000:]
     store = CheckpointStore(tmp_path / "ckpt")
