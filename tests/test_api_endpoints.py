@@ -105,7 +105,7 @@ def _ab(result_id: str = "ab-1", **overrides: Any) -> dict[str, Any]:
     return {**body, **overrides}
 
 
-def _adopt(version: str = "v1", action: str = "adopt", **extra: Any) -> dict[str, Any]:
+def _adopt(version: str | None = "v1", action: str = "adopt", **extra: Any) -> dict[str, Any]:
     return {"version": version, "action": action, "reason": "test", **extra}
 
 
@@ -127,7 +127,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
 
 def test_health_and_metrics_need_no_token(api: Api) -> None:
     health = api.client.get("/v1/health")
-    assert health.status_code == 200 and health.json()["schema_revision"] == "0001"
+    assert health.status_code == 200 and health.json()["schema_revision"] == "0002"
     api.client.get("/v1/models")
     metrics = api.client.get("/metrics")
     assert metrics.status_code == 200
@@ -342,6 +342,32 @@ def test_adoption_then_rollback_restores_champion_with_audit(api: Api) -> None:
             "reason": "hit ratio dropped 4%",
         }
         assert entry.actor.startswith("token:")
+
+
+def test_rollback_to_the_baseline_and_idempotent_adoptions(api: Api) -> None:
+    acme = bearer(api.tokens.acme)
+    url = "/v1/customers/acme/adoption"
+    first = api.client.post(url, json=_adopt("v1", id="adopt-1"), headers=acme)
+    assert first.status_code == 201 and first.json()["champion"] == "v1"
+    # adopting with no version is not a thing; only a rollback may go back to the baseline
+    assert api.client.post(url, json=_adopt(None), headers=acme).status_code == 422
+    baseline = api.client.post(url, json=_adopt(None, "rollback", id="rollback-1"), headers=acme)
+    assert baseline.status_code == 201
+    assert baseline.json()["champion"] is None
+    assert baseline.json()["record"]["version"] is None
+    assert baseline.json()["record"]["previous_version"] == "v1"
+    # a retry of the first adoption after the champion moved on changes nothing
+    retry = api.client.post(url, json=_adopt("v1", id="adopt-1"), headers=acme)
+    assert retry.status_code == 200 and retry.json()["changed"] is False
+    state = api.client.get(url, headers=acme).json()
+    assert state["champion"] is None
+    assert [(h["action"], h["version"]) for h in state["history"]["items"]] == [
+        ("rollback", None),
+        ("adopt", "v1"),
+    ]
+    # without an id the same body is a new change (the champion was the baseline)
+    again = api.client.post(url, json=_adopt("v1"), headers=acme)
+    assert again.status_code == 201 and again.json()["champion"] == "v1"
 
 
 def test_privacy_endpoint(api: Api) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result
 from numpy.typing import NDArray
 
+from customer_models.features import FeaturizerConfig
 from federation.app_config import DEFAULT_ADAPTER_STEPS, FederationConfig
 from federation.server.base_weights import initial_base, layout_mismatch, to_array_record
 from federation.server.checkpoint_store import CheckpointError, CheckpointStore
@@ -64,7 +66,12 @@ def run_federation(
         does not fit the configured model.
     """
     store = CheckpointStore(config.checkpoint_dir) if config.checkpoint_dir else None
-    extra = {"strategy": config.strategy, "model_config": config.model.to_dict()}
+    # The clients featurize with the default configuration; agents rebuild the model from these.
+    extra = {
+        "strategy": config.strategy,
+        "model_config": config.model.to_dict(),
+        "featurizer_config": asdict(FeaturizerConfig()),
+    }
     start_round = 0
     weights = None
     server_state: dict[str, NDArray[Any]] = {}

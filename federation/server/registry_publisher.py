@@ -136,7 +136,7 @@ class RegistryPublisher:
         metrics: dict[str, Any] = dict(checkpoint.manifest.get("metrics") or {})
         extra: dict[str, Any] = {
             key: checkpoint.manifest[key]
-            for key in ("strategy", "model_config")
+            for key in ("strategy", "model_config", "featurizer_config")
             if key in checkpoint.manifest
         }
         with self._sessions() as session:

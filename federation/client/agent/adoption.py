@@ -11,6 +11,7 @@ they arrived at, so a replay after a kill offers each one again at the same poin
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -80,6 +81,8 @@ class Adoption:
         Candidate model directories given at start.
     recorder
         Receives decisions, champion changes and arrivals.
+    more_candidates
+        Lists further candidate directories when polled (the registry link's downloads).
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class Adoption:
         capacity: int,
         candidate_paths: list[Path],
         recorder: Recorder,
+        more_candidates: Callable[[], list[Path]] | None = None,
     ) -> None:
         self._s = settings
         self._store = store
@@ -99,6 +103,7 @@ class Adoption:
         self._capacity = capacity
         self._paths = candidate_paths
         self._recorder = recorder
+        self._more = more_candidates
         self._recorded = {c.id: c for c in store.model_versions("candidate")}
         self._offered: set[int] = set()
         self._queue: list[ModelVersionRecord] = []
@@ -215,6 +220,7 @@ class Adoption:
         details = decision.to_dict()
         details.update(
             challenger_id=trial.challenger_id,
+            champion_version_id=champion.version_id,
             started_at=trial.start_index,
             mode=trial.mode,
             sample_rate=self._s.ab_sample_rate if trial.shadow is not None else 1.0,
@@ -309,6 +315,8 @@ class Adoption:
                 dirs.append(watched)
             else:
                 dirs.extend(sorted(p for p in watched.iterdir() if p.is_dir()))
+        if self._more is not None:
+            dirs.extend(self._more())
         return dirs
 
     def _start(

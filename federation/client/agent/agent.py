@@ -29,9 +29,11 @@ the degradation window included); only the cache contents and the drift windows 
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cache_core.replay import resolve_capacity
 from customer_models import KeyEncoder
@@ -40,10 +42,14 @@ from federation.client.agent.customer_key import customer_encoder
 from federation.client.agent.drift_feed import DriftMonitorLike, make_drift_monitor
 from federation.client.agent.errors import AgentConfigError
 from federation.client.agent.metrics import AgentMetrics
+from federation.client.agent.registry_link import RegistryLink
 from federation.client.agent.settings import AgentSettings
 from federation.client.agent.source import RequestSource
 from federation.client.agent.store import AgentStore
 from federation.client.agent.summary import AgentSummary
+
+if TYPE_CHECKING:
+    from federation.server.api import RegistryClient
 
 _log = logging.getLogger(__name__)
 
@@ -93,6 +99,7 @@ class CustomerAgent:
         try:
             key = encoder if encoder is not None else customer_encoder(settings.secret_path)
             capacity = _capacity(settings.cache_size, source)
+            self._link = _registry_link(settings, self._store, key)
             self._run = AgentRun(
                 settings,
                 source,
@@ -103,10 +110,13 @@ class CustomerAgent:
                 initial_champion=champion,
                 candidates=[Path(c) for c in candidates],
                 drift=drift_monitor(settings),
+                link=self._link,
             )
         except BaseException:
             self._store.close()
             raise
+        if self._link is not None:
+            self._link.start()
         if settings.metrics_port is not None:
             self.metrics.serve(settings.metrics_port)
 
@@ -117,6 +127,11 @@ class CustomerAgent:
     def store(self) -> AgentStore:
         """The agent's local store."""
         return self._store
+
+    @property
+    def registry(self) -> RegistryLink | None:
+        """The link to the adoption API (``None`` when no ``registry_url`` is configured)."""
+        return self._link
 
     @property
     def position(self) -> int:
@@ -170,15 +185,69 @@ class CustomerAgent:
         return run.summary()
 
     def close(self) -> None:
-        """Stop serving metrics and close the store (the state is as last committed)."""
-        self.metrics.close()
-        self._store.close()
+        """Stop serving metrics and close the store (the state is as last committed).
+
+        With an adoption API configured, reports still waiting get a few seconds to go out
+        (what does not is sent by the next start); the API's answers are recorded first.
+        """
+        try:
+            if self._link is not None:
+                self._link.stop(flush_seconds=min(5.0, self.settings.registry_timeout))
+                self._run.sync_registry()
+        finally:
+            self.metrics.close()
+            self._store.close()
 
     def __enter__(self) -> CustomerAgent:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _registry_link(
+    settings: AgentSettings, store: AgentStore, encoder: KeyEncoder
+) -> RegistryLink | None:
+    """Return the link to the adoption API the settings name (``None``: no API)."""
+    url = settings.registry_url
+    if url is None:
+        return None
+    from privacy import SigningError, TrustedKeys
+
+    try:
+        trusted = TrustedKeys.from_files(settings.registry_trusted_keys)
+    except (OSError, SigningError) as exc:
+        raise AgentConfigError(f"cannot load the registry's trusted keys: {exc}") from None
+    token = settings.registry_bearer()
+    ca = settings.registry_ca_file
+
+    def client() -> RegistryClient:
+        from federation.server.api import RegistryClient
+
+        return RegistryClient(
+            url,
+            token,
+            trusted=trusted,
+            timeout=settings.registry_timeout,
+            retries=2,
+            max_backoff=5.0,
+            verify=ssl.create_default_context(cafile=str(ca)) if ca is not None else True,
+        )
+
+    refused = {
+        v.directory.removeprefix("registry:")
+        for v in store.model_versions("registry")
+        if v.status == "refused"
+    }
+    return RegistryLink(
+        client,
+        store.state_dir,
+        encoder,
+        settings.customer_id,
+        known_refused=refused,
+        poll_seconds=settings.registry_poll_seconds,
+        max_backoff=settings.registry_max_backoff,
+    )
 
 
 def _capacity(cache_size: str, source: RequestSource) -> int:

@@ -11,8 +11,10 @@ the recorded artifacts.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +30,8 @@ from federation.client.agent.models import ModelShop
 from federation.client.agent.pending import PendingRecords, RecordSink
 from federation.client.agent.records import AgentSnapshot, ChampionRecord, DriftRecord
 from federation.client.agent.recovery import recovery_problems
+from federation.client.agent.registry_link import RegistryLink
+from federation.client.agent.registry_reports import RegistryNames, pending_reports
 from federation.client.agent.resume import restore_live_state
 from federation.client.agent.serving import BatchCounts, ReplayServer
 from federation.client.agent.settings import AgentSettings
@@ -56,8 +60,11 @@ class AgentRun:
         initial_champion: str | Path,
         candidates: list[Path],
         drift: DriftMonitorLike | None,
+        link: RegistryLink | None = None,
     ) -> None:
         torch.set_num_threads(settings.threads)
+        self._link = link
+        self._names = RegistryNames(store)
         self._s = settings
         self._source = source
         self._store = store
@@ -75,7 +82,14 @@ class AgentRun:
         self._sink = RecordSink()
         self._pending = self._sink.target
         self._adoption = Adoption(
-            settings, store, self._shop, encoder, capacity, candidates, self._sink
+            settings,
+            store,
+            self._shop,
+            encoder,
+            capacity,
+            candidates,
+            self._sink,
+            more_candidates=None if link is None else link.candidate_dirs,
         )
         snapshot = self._load(store, source)
         self._snapshot = snapshot
@@ -283,6 +297,41 @@ class AgentRun:
         )
         self._pending = self._sink.target = PendingRecords()
         self._last_commit = self.position
+        self.sync_registry()
+
+    def sync_registry(self) -> None:
+        """Exchange with the registry link: hand it what to report, record its answers.
+
+        Reports come from committed records only; answers and refused downloads are written
+        here, on the agent's thread (the link itself never writes the store).
+        """
+        link = self._link
+        if link is None or self.recovering:
+            return
+        reports = pending_reports(
+            self._store, self._s.customer_id, self._names, self._store.answered_reports()
+        )
+        answers, refusals = link.sync(reports)
+        self._store.record_answers(answers)
+        for refusal in refusals:
+            self._store.add_model_version(
+                f"registry:{refusal.version}",
+                "",
+                source="registry",
+                status="refused",
+                request_index=self.position,
+                error=refusal.error,
+            )
+        m = self._metrics
+        status = link.status()
+        m.set(
+            m.registry_reachable, math.nan if status.reachable is None else float(status.reachable)
+        )
+        m.set(m.registry_reports_waiting, float(status.reports_waiting))
+        m.set(
+            m.registry_refused,
+            float(sum(v.status == "refused" for v in self._store.model_versions("registry"))),
+        )
 
     def _finish_recovery(self) -> None:
         """Compare the re-run history with the store, then go live."""
@@ -347,4 +396,17 @@ class AgentRun:
             resumed_from=self._committed,
             recovery_consistent=self.recovery_consistent,
             abtest=None if trial is None else trial.test.decision.to_dict(),
+            registry=self._registry_summary(),
         )
+
+    def _registry_summary(self) -> dict[str, Any] | None:
+        if self._link is None:
+            return None
+        summary = self._link.status().to_dict()
+        summary["reports_answered"] = self._store.registry_report_counts()
+        summary["refused"] = [
+            {"version": v.directory.removeprefix("registry:"), "error": v.error}
+            for v in self._store.model_versions("registry")
+            if v.status == "refused"
+        ]
+        return summary

@@ -58,6 +58,15 @@ class AgentMetrics:
         self.watching = gauge("degradation_watch", "1 while a new champion is watched.")
         self.epsilon_spent = gauge("epsilon_spent", "Privacy ε spent by the customer (ledger).")
         self.wants_round = gauge("wants_round", "1 when the customer asks for a federated round.")
+        self.registry_reachable = gauge(
+            "registry_reachable", "1 if the adoption API answered the last try, 0 if not."
+        )
+        self.registry_reports_waiting = gauge(
+            "registry_reports_waiting", "Reports (A/B results, adoptions) not yet sent to the API."
+        )
+        self.registry_refused = gauge(
+            "registry_refused", "Registry versions refused (verification or model checks failed)."
+        )
 
     def __repr__(self) -> str:
         return f"AgentMetrics(customer={self._customer!r})"

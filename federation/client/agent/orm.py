@@ -158,3 +158,23 @@ class SampleRow(Base):
     op: Mapped[int] = mapped_column(Integer)
     hit: Mapped[int] = mapped_column(Integer)
     size: Mapped[int] = mapped_column(BigInteger)
+
+
+class RegistryReportRow(Base):
+    """A report the adoption API has answered (an A/B result or a change of champion).
+
+    Reports themselves are derived from the decision and champion records; a row here means the
+    API acknowledged one (``status`` ``sent``) or refused it for good (``rejected``, with the
+    error), so it is not sent again.
+    """
+
+    __tablename__ = "registry_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    request_index: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

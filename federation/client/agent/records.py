@@ -158,3 +158,15 @@ class ChampionRecord:
     adapter_id: int | None
     from_index: int
     reason: str
+
+
+@dataclass(frozen=True)
+class RegistryAnswer:
+    """The adoption API's final answer to one report: ``sent`` or ``rejected`` (with why)."""
+
+    report_id: str
+    kind: str
+    request_index: int
+    version: str | None
+    status: Literal["sent", "rejected"]
+    error: str | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cache_core.replay import resolve_capacity
@@ -101,6 +101,26 @@ class AgentSettings(BaseSettings):
     candidate_dir
         A directory watched for candidate global models (each a model directory, or the
         directory itself); checked at every checkpoint (none).
+    registry_url
+        Base URL of the adoption API (e.g. ``https://registry.example:8443``); when set, the
+        agent polls it for new model versions, downloads and verifies them, A/B-tests them and
+        reports its results and adoptions back (none: no API).
+    registry_token
+        The customer's bearer token (``predis-fl api create-token --role customer``); prefer
+        ``registry_token_file``, a file readable by the agent only.
+    registry_token_file
+        File holding the token (must not be group/world readable).
+    registry_trusted_keys
+        Public keys (PEM files, ``predis-fl certs init``) whose signatures the agent accepts on
+        downloaded models; several during a key rotation. Required with ``registry_url``.
+    registry_ca_file
+        CA certificate to verify the API's TLS certificate with (system roots when unset).
+    registry_poll_seconds
+        Seconds between polls for a new version (60).
+    registry_timeout
+        Seconds per HTTP request (10).
+    registry_max_backoff
+        Longest wait between tries while the API is unreachable, in seconds (300).
     metrics_port
         Port of the Prometheus ``/metrics`` HTTP server (none: not served).
     warm_restart
@@ -155,6 +175,14 @@ class AgentSettings(BaseSettings):
     rollback_confirm: int = Field(default=2000, gt=0)
     rollback_watch: int = Field(default=500_000, gt=0)
     candidate_dir: Path | None = None
+    registry_url: str | None = None
+    registry_token: SecretStr | None = None
+    registry_token_file: Path | None = None
+    registry_trusted_keys: tuple[Path, ...] = ()
+    registry_ca_file: Path | None = None
+    registry_poll_seconds: float = Field(default=60.0, gt=0.0)
+    registry_timeout: float = Field(default=10.0, gt=0.0)
+    registry_max_backoff: float = Field(default=300.0, gt=0.0)
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     warm_restart: bool = True
     privacy_epsilon: float = Field(default=8.0, gt=0.0)
@@ -167,6 +195,50 @@ class AgentSettings(BaseSettings):
     def _check_cache_size(cls, value: str) -> str:
         resolve_capacity(value, 1_000_000)  # raises InvalidCapacityError (a ValueError)
         return value
+
+    @model_validator(mode="after")
+    def _check_registry(self) -> AgentSettings:
+        if self.registry_url is None:
+            return self
+        if not self.registry_url.startswith(("http://", "https://")):
+            raise ValueError("registry_url must start with http:// or https://")
+        if self.registry_token is None and self.registry_token_file is None:
+            raise ValueError("registry_url needs registry_token or registry_token_file")
+        if not self.registry_trusted_keys:
+            raise ValueError(
+                "registry_url needs registry_trusted_keys (the registry's public signing keys)"
+            )
+        return self
+
+    def registry_bearer(self) -> str:
+        """Return the API token (from ``registry_token_file`` or ``registry_token``).
+
+        Raises
+        ------
+        AgentConfigError
+            If the token file is missing, empty or readable by others.
+        """
+        from federation.client.agent.errors import AgentConfigError
+
+        if self.registry_token_file is not None:
+            path = self.registry_token_file
+            try:
+                mode = path.stat().st_mode
+                token = path.read_text("utf-8").strip()
+            except OSError as exc:
+                raise AgentConfigError(
+                    f"cannot read the registry token file {path}: {exc}"
+                ) from None
+            if mode & 0o077:
+                raise AgentConfigError(
+                    f"the registry token file {path} is readable by others; chmod 600 it"
+                )
+            if not token:
+                raise AgentConfigError(f"the registry token file {path} is empty")
+            return token
+        if self.registry_token is None:
+            raise AgentConfigError("no registry token is configured")
+        return self.registry_token.get_secret_value()
 
     @property
     def database_path(self) -> Path | None:

@@ -37,6 +37,7 @@ from federation.client.agent.orm import (
     AdapterRow,
     AgentStateRow,
     ModelVersionRow,
+    RegistryReportRow,
     SampleRow,
     utcnow,
 )
@@ -53,6 +54,7 @@ from federation.client.agent.records import (
     DriftRecord,
     ModelVersionRecord,
     RefreshRecord,
+    RegistryAnswer,
 )
 from federation.client.agent.store_queries import StoreQueries
 from federation.client.agent.store_rows import (
@@ -363,3 +365,32 @@ class AgentStore(StoreQueries):
                 session.add(row)
                 session.flush()
             return version_record(row)
+
+    # -- reports to the adoption API -----------------------------------------------------------
+
+    def record_answers(self, answers: list[RegistryAnswer]) -> None:
+        """Record the adoption API's answers to reports (one transaction; repeats ignored)."""
+        if not answers:
+            return
+        with self._transaction() as session:
+            known = set(
+                session.scalars(
+                    select(RegistryReportRow.report_id).where(
+                        RegistryReportRow.report_id.in_([a.report_id for a in answers])
+                    )
+                )
+            )
+            for a in answers:
+                if a.report_id in known:
+                    continue
+                known.add(a.report_id)
+                session.add(
+                    RegistryReportRow(
+                        report_id=a.report_id,
+                        kind=a.kind,
+                        request_index=a.request_index,
+                        version=a.version,
+                        status=a.status,
+                        error=a.error,
+                    )
+                )

@@ -15,6 +15,7 @@ from federation.client.agent.orm import (
     DriftEventRow,
     ModelVersionRow,
     RefreshEventRow,
+    RegistryReportRow,
     SampleRow,
 )
 from federation.client.agent.records import (
@@ -169,3 +170,18 @@ class StoreQueries:
             out["op"] = [r[3] for r in rows]
             out["hit"] = [r[4] for r in rows]
         return out
+
+    # -- reports to the adoption API -----------------------------------------------------------
+
+    def answered_reports(self) -> set[str]:
+        """Return the ids of the reports the adoption API has answered (sent or rejected)."""
+        with self._sessions() as session:
+            return set(session.scalars(select(RegistryReportRow.report_id)))
+
+    def registry_report_counts(self) -> dict[str, int]:
+        """Return how many answered reports there are, by status (``sent``, ``rejected``)."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(RegistryReportRow.status, func.count()).group_by(RegistryReportRow.status)
+            ).all()
+            return {str(status): int(count) for status, count in rows}

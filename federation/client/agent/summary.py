@@ -35,6 +35,9 @@ class AgentSummary:
         when there was nothing to re-run).
     abtest
         The decision so far of an A/B test still running, if any.
+    registry
+        The link to the adoption API (reachability, reports waiting, versions downloaded,
+        reports answered and versions refused), or ``None`` when no API is configured.
     """
 
     customer_id: str
@@ -52,6 +55,7 @@ class AgentSummary:
     resumed_from: int
     recovery_consistent: bool | None
     abtest: dict[str, Any] | None
+    registry: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the summary as JSON-able values."""
@@ -71,4 +75,5 @@ class AgentSummary:
             "resumed_from": self.resumed_from,
             "recovery_consistent": self.recovery_consistent,
             "abtest": self.abtest,
+            "registry": self.registry,
         }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -64,6 +65,9 @@ class RegistryClient:
         Further attempts after a failed one (connection error, timeout, 429/502/503/504).
     backoff, max_backoff
         First delay and cap of the exponential backoff, in seconds (full jitter).
+    verify
+        TLS verification: ``True`` (system roots), an :class:`ssl.SSLContext` (e.g. one that
+        trusts a private CA), or ``False`` (never in production).
     transport
         An httpx transport (tests pass an ASGI transport).
     sleep
@@ -80,6 +84,7 @@ class RegistryClient:
         retries: int = 5,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
+        verify: ssl.SSLContext | bool = True,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -89,6 +94,7 @@ class RegistryClient:
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
+            verify=verify,
             transport=transport,
         )
         self._trusted = trusted
@@ -179,17 +185,24 @@ class RegistryClient:
         self,
         customer_id: str,
         *,
-        version: str,
+        version: str | None,
         reason: str,
         action: str = "adopt",
         ab_result_id: str | None = None,
+        adoption_id: str | None = None,
     ) -> dict[str, Any]:
-        """Report an adoption (or a rollback) of ``version``; repeating it changes nothing."""
+        """Report an adoption (or a rollback) of ``version``; repeating it changes nothing.
+
+        A rollback with ``version=None`` goes back to the customer's own baseline (no
+        registry version serves). ``adoption_id`` (e.g. a UUID) makes a retry safe even after
+        the champion has changed again.
+        """
         body = {
             "version": version,
             "action": action,
             "reason": reason,
             "ab_result_id": ab_result_id,
+            "id": adoption_id,
         }
         return self._json("POST", f"/v1/customers/{customer_id}/adoption", json=body)
 

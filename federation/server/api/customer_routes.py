@@ -115,12 +115,13 @@ async def post_adoption(
             action=body.action,
             reason=body.reason,
             ab_result_id=body.ab_result_id,
+            client_id=body.id,
             actor=principal.actor,
         )
         out = AdoptionOut.of(record, record.ab_result) if record is not None else None
         return AdoptionChange(
             customer_id=customer_id,
-            champion=customer.champion_version or body.version,
+            champion=customer.champion_version,
             changed=record is not None,
             record=out,
         )

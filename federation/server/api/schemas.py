@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from federation.server.registry import (
     ID_PATTERN,
@@ -159,14 +159,31 @@ class AbResultOut(_Out):
 
 
 class AdoptionIn(BaseModel):
-    """``POST /v1/customers/{customer_id}/adoption``: adopt or roll back to ``version``."""
+    """``POST /v1/customers/{customer_id}/adoption``: adopt or roll back to ``version``.
 
-    version: Identifier
+    A rollback with ``version: null`` goes back to the customer's own baseline (no registry
+    version serves, e.g. the agent's plain LRU or markov2 prefetcher).
+    """
+
+    version: Identifier | None = Field(
+        description="the new champion; null only with action rollback (the customer's baseline)"
+    )
     action: Literal["adopt", "rollback"] = "adopt"
     reason: Reason
     ab_result_id: ClientId | None = Field(
         default=None, description="id of the A/B result that justified the adoption"
     )
+    id: ClientId | None = Field(
+        default=None,
+        description="client-chosen idempotency id: a change already recorded with it is not "
+        "made again (200, changed false)",
+    )
+
+    @model_validator(mode="after")
+    def _baseline_only_by_rollback(self) -> AdoptionIn:
+        if self.version is None and self.action != "rollback":
+            raise ValueError("version may be null only for a rollback (to the baseline)")
+        return self
 
 
 class AdoptionOut(BaseModel):
@@ -174,7 +191,7 @@ class AdoptionOut(BaseModel):
 
     id: int
     action: str
-    version: str
+    version: str | None
     previous_version: str | None
     reason: str
     actor: str
@@ -214,7 +231,7 @@ class AdoptionChange(BaseModel):
     """Answer to an adoption: the champion now, and the record written (none if unchanged)."""
 
     customer_id: str
-    champion: str
+    champion: str | None
     changed: bool
     record: AdoptionOut | None
 

@@ -122,22 +122,26 @@ def adopt_version(
     session: Session,
     customer_id: str,
     *,
-    version: str,
+    version: str | None,
     action: AdoptionAction | str,
     reason: str,
     actor: str,
     ab_result_id: str | None = None,
+    client_id: str | None = None,
 ) -> tuple[AdoptionRecord | None, Customer]:
     """Make ``version`` the customer's champion (adopt or roll back); commit.
 
     Adopting the version that already is the champion changes nothing and returns ``None`` as
     the record (so a retried adoption is harmless). A rollback must name a version this customer
-    adopted before.
+    adopted before, or ``None``: back to the customer's own baseline (no registry version).
 
     Parameters
     ----------
     ab_result_id
         The client id of the A/B result that justified an adoption (optional).
+    client_id
+        The reporter's idempotency id: a change already recorded with it is not made again
+        (``None`` is returned as the record), even if the champion has moved on since.
 
     Raises
     ------
@@ -151,7 +155,17 @@ def adopt_version(
     except ValueError:
         raise RegistryConfigError(f"unknown adoption action {action!r}") from None
     customer = get_customer(session, customer_id)
-    get_model_version(session, version)
+    if client_id is not None and session.scalar(
+        select(AdoptionRecord.id).where(
+            AdoptionRecord.customer_id == customer_id, AdoptionRecord.client_id == client_id
+        )
+    ):
+        return None, customer
+    if version is None:
+        if action is not AdoptionAction.ROLLBACK:
+            raise RegistryConfigError("only a rollback may name no version (the baseline)")
+    else:
+        get_model_version(session, version)
     ab_row_id = None
     if ab_result_id is not None:
         ab_row = _find_ab_result(session, customer_id, ab_result_id)
@@ -160,7 +174,11 @@ def adopt_version(
         ab_row_id = ab_row.id
     if customer.champion_version == version:
         return None, customer
-    if action is AdoptionAction.ROLLBACK and not _ran_before(session, customer_id, version):
+    if (
+        action is AdoptionAction.ROLLBACK
+        and version is not None
+        and not _ran_before(session, customer_id, version)
+    ):
         raise ConflictError(
             "not_previously_adopted",
             f"cannot roll customer {customer_id!r} back to {version!r}: it never ran that "
@@ -173,6 +191,7 @@ def adopt_version(
         previous_version=customer.champion_version,
         reason=reason,
         ab_result_id=ab_row_id,
+        client_id=client_id,
         actor=actor,
     )
     customer.champion_version = version

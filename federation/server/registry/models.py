@@ -134,17 +134,25 @@ class AdoptionRecord(Base):
     """A change of a customer's champion: an adoption or a rollback, with its reason."""
 
     __tablename__ = "adoption_records"
-    __table_args__ = (Index("ix_adoption_records_customer_id_id", "customer_id", "id"),)
+    __table_args__ = (
+        Index("ix_adoption_records_customer_id_id", "customer_id", "id"),
+        UniqueConstraint("customer_id", "client_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     customer_id: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("customers.id"))
     action: Mapped[str] = mapped_column(String(16))
-    version: Mapped[str] = mapped_column(String(ID_LENGTH), ForeignKey("model_versions.version"))
+    version: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("model_versions.version")
+    )
+    """The new champion (``None``: back to the customer's own baseline, no registry version)."""
     previous_version: Mapped[str | None] = mapped_column(
         String(ID_LENGTH), ForeignKey("model_versions.version")
     )
     reason: Mapped[str] = mapped_column(Text)
     ab_result_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("ab_results.id"))
+    client_id: Mapped[str | None] = mapped_column(String(CLIENT_ID_LENGTH))
+    """The reporter's idempotency id (a retry with it changes nothing)."""
     actor: Mapped[str] = mapped_column(String(ID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ab_result: Mapped[AbResult | None] = relationship(lazy="joined")
