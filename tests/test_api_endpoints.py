@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from federation.server.api import create_app
+from federation.server.api.version_cache import CachedVersion, VersionCache
 from federation.server.registry import (
     AbResult,
     AuditEntry,
@@ -368,6 +369,62 @@ def test_rollback_to_the_baseline_and_idempotent_adoptions(api: Api) -> None:
     # without an id the same body is a new change (the champion was the baseline)
     again = api.client.post(url, json=_adopt("v1"), headers=acme)
     assert again.status_code == 201 and again.json()["champion"] == "v1"
+
+
+def test_registered_versions_are_served_from_the_worker_cache(api: Api) -> None:
+    """A registered version never changes: the second read of it makes no version query."""
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(api.app.state.engine, "before_cursor_execute", seen)
+    try:
+        headers = bearer(api.tokens.acme)
+        first = api.client.get("/v1/models/v2", headers=headers)
+        artifact = api.client.get("/v1/models/v2/artifact", headers=headers)
+        queried = sum("FROM model_versions" in s for s in statements)
+        again = api.client.get("/v1/models/v2", headers=headers)
+        assert sum("FROM model_versions" in s for s in statements) == queried == 1
+        assert again.json() == first.json()
+        assert artifact.headers["X-Artifact-Sha256"] == first.json()["artifact"]["sha256"]
+        # unknown versions are not cached: one published later is found at once
+        assert api.client.get("/v1/models/v9", headers=headers).status_code == 404
+        with api.app.state.sessions() as session:
+            publish_model(
+                session,
+                api.app.state.store,
+                version="v9",
+                weights={"w": np.zeros(4, np.float32)},
+                signing_key=api.key_path,
+                round=9,
+            )
+        assert api.client.get("/v1/models/v9", headers=headers).status_code == 200
+    finally:
+        event.remove(api.app.state.engine, "before_cursor_execute", seen)
+
+
+def test_version_cache_is_a_bounded_lru() -> None:
+    cache = VersionCache(capacity=2)
+    entries = {
+        v: CachedVersion(
+            model=None,  # type: ignore[arg-type]
+            model_json=b"{}",
+            artifact_name="w",
+            artifact_sha256=v,
+            artifact_size=1,
+        )
+        for v in ("a", "b", "c")
+    }
+    cache.put("a", entries["a"])
+    cache.put("b", entries["b"])
+    assert cache.get("a") is entries["a"]  # a is now the most recent
+    cache.put("c", entries["c"])
+    assert cache.get("b") is None and cache.get("a") is entries["a"]
+    assert cache.get("c") is entries["c"]
+    off = VersionCache(capacity=0)
+    off.put("a", entries["a"])
+    assert off.get("a") is None
 
 
 def test_privacy_endpoint(api: Api) -> None:

@@ -19,6 +19,7 @@ from federation.server.api.health_routes import router as health_router
 from federation.server.api.metrics import ApiMetrics, MetricsMiddleware
 from federation.server.api.model_routes import router as model_router
 from federation.server.api.settings import ApiSettings, get_settings
+from federation.server.api.version_cache import VersionCache
 from federation.server.registry import (
     ArtifactStore,
     is_sqlite,
@@ -68,7 +69,12 @@ def create_app(
         engine = make_engine(url)
         if not is_sqlite(engine):
             engine.dispose()
-            engine = make_engine(url, pool_size=settings.database.pool_size)
+            engine = make_engine(
+                url,
+                pool_size=settings.database.pool_size,
+                pool_pre_ping=settings.database.pre_ping,
+                pool_recycle=1800,
+            )
     if migrate:
         upgrade_database(engine)
     app = FastAPI(
@@ -79,6 +85,12 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.read_sessions = (
+        app.state.sessions
+        if is_sqlite(engine)
+        else session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    )
+    app.state.versions = VersionCache()
     app.state.store = ArtifactStore(settings.artifacts.dir)
     app.state.trusted = settings.signing.trusted()
     app.state.metrics = ApiMetrics()

@@ -17,6 +17,7 @@ from federation.server.api.dependencies import (
     OffsetQuery,
     PrincipalDep,
     in_session,
+    json_reply,
     require_customer,
     require_role,
 )
@@ -59,7 +60,7 @@ async def get_adoption(
     principal: PrincipalDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     offset: OffsetQuery = 0,
-) -> AdoptionState:
+) -> Response:
     """Return the customer's current champion and adoption history, newest first."""
     require_role(principal, *_READERS)
     require_customer(principal, customer_id)
@@ -80,7 +81,7 @@ async def get_adoption(
             ),
         )
 
-    return await in_session(request, work)
+    return json_reply(await in_session(request, work, read_only=True))
 
 
 @router.post(
@@ -187,7 +188,7 @@ async def get_privacy(
     principal: PrincipalDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     offset: OffsetQuery = 0,
-) -> PrivacyState:
+) -> Response:
     """Return ε the customer has spent (its newest ledger entry) and the ledger, newest first."""
     require_role(principal, *_READERS)
     require_customer(principal, customer_id)
@@ -209,4 +210,4 @@ async def get_privacy(
             ),
         )
 
-    return await in_session(request, work)
+    return json_reply(await in_session(request, work, read_only=True))

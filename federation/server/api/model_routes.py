@@ -16,10 +16,12 @@ from federation.server.api.dependencies import (
     PrincipalDep,
     VersionPath,
     in_session,
+    json_reply,
     require_role,
 )
 from federation.server.api.errors import ApiError, error_responses
 from federation.server.api.schemas import ModelOut, ModelPage, ModelUpload
+from federation.server.api.version_cache import CachedVersion, VersionCache
 from federation.server.registry import (
     ArtifactRefusedError,
     Role,
@@ -41,7 +43,7 @@ async def list_models(
     principal: PrincipalDep,
     limit: LimitQuery = DEFAULT_LIMIT,
     offset: OffsetQuery = 0,
-) -> ModelPage:
+) -> Response:
     """List model versions, newest first (``limit``/``offset`` pagination)."""
 
     def work(session: Session) -> ModelPage:
@@ -54,17 +56,38 @@ async def list_models(
             next_offset=page.next_offset,
         )
 
-    return await in_session(request, work)
+    return json_reply(await in_session(request, work, read_only=True))
+
+
+async def _version(request: Request, version: str) -> CachedVersion:
+    """Return a registered version from the worker's cache or the database (404 if unknown)."""
+    cache: VersionCache = request.app.state.versions
+    entry = cache.get(version)
+    if entry is None:
+
+        def work(session: Session) -> CachedVersion:
+            row = get_model_version(session, version)
+            model = ModelOut.of(row)
+            return CachedVersion(
+                model=model,
+                model_json=model.model_dump_json().encode(),
+                artifact_name=next(iter(row.manifest["files"])),
+                artifact_sha256=row.artifact_sha256,
+                artifact_size=row.artifact_size,
+            )
+
+        entry = await in_session(request, work, read_only=True)
+        cache.put(version, entry)
+    return entry
 
 
 @router.get("/{version}", response_model=ModelOut, responses=error_responses(404))
-async def get_model(
-    version: VersionPath, request: Request, response: Response, principal: PrincipalDep
-) -> ModelOut:
+async def get_model(version: VersionPath, request: Request, principal: PrincipalDep) -> Response:
     """Return one model version: metadata, signed manifest and detached signature."""
-    response.headers["Cache-Control"] = IMMUTABLE  # a registered version never changes
-    return await in_session(
-        request, lambda session: ModelOut.of(get_model_version(session, version))
+    entry = await _version(request, version)
+    # a registered version never changes: its JSON is cached too, and so may clients
+    return Response(
+        entry.model_json, media_type="application/json", headers={"Cache-Control": IMMUTABLE}
     )
 
 
@@ -82,15 +105,15 @@ async def get_artifact(version: VersionPath, request: Request, principal: Princi
     A version never changes once registered, so the reply may be cached (``immutable``); its
     ``ETag`` is the sha256 of the weights.
     """
-    row = await in_session(request, lambda session: get_model_version(session, version))
-    name = next(iter(row.manifest["files"]))
+    entry = await _version(request, version)
+    name = entry.artifact_name
     path = request.app.state.store.file_path(version, name)
     headers = {
-        "ETag": f'"{row.artifact_sha256}"',
-        "X-Artifact-Sha256": row.artifact_sha256,
+        "ETag": f'"{entry.artifact_sha256}"',
+        "X-Artifact-Sha256": entry.artifact_sha256,
         "Cache-Control": IMMUTABLE,
     }
-    if row.artifact_size > _INLINE_BYTES:  # stream large files from disk
+    if entry.artifact_size > _INLINE_BYTES:  # stream large files from disk
         return FileResponse(
             path,
             media_type="application/octet-stream",

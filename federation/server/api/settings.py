@@ -41,6 +41,12 @@ class DatabaseSettings(BaseModel):
         description="run queries in the thread pool (for a high-latency remote database) "
         "instead of on the event loop",
     )
+    pre_ping: bool = Field(
+        default=False,
+        description="test each pooled PostgreSQL connection with a round trip before use; off, "
+        "a connection dropped by the server fails one request with 503 (clients retry) and "
+        "the pool is refreshed",
+    )
 
 
 class ArtifactSettings(BaseModel):
