@@ -45,6 +45,9 @@ STATUS_INSUFFICIENT_DATA = "insufficient-data"
 STATUS_BUDGET_EXHAUSTED = "privacy-budget-exhausted"
 #: Weight of a reply in aggregation (FedAvg's ``weighted_by_key``).
 NUM_EXAMPLES = "num-examples"
+#: Default largest share of a round's sampled customers that may fail (error or no reply
+#: before ``round-timeout``) with the round still aggregated (run config ``max-failed-fraction``).
+DEFAULT_MAX_FAILED_FRACTION = 0.5
 #: Metrics every successful train reply carries (and nothing else).
 TRAIN_METRICS = (NUM_EXAMPLES, "local-steps", "train-loss", "epsilon")
 #: Metrics every evaluate reply carries (and nothing else).
@@ -191,7 +194,16 @@ class FederationConfig:
     fraction_evaluate, min_evaluate_nodes
         Federated evaluation sampling (``fraction-evaluate = 0`` skips it).
     round_timeout
-        Seconds the server waits for replies in a round.
+        Seconds the server waits for replies in a round; a sampled customer that has not
+        replied by then counts as failed.
+    max_failed_fraction
+        Largest share of a round's sampled customers that may fail — reply with an error
+        (a customer that went away included) or not before ``round-timeout`` — with the round
+        still aggregated over the others (``max-failed-fraction``, in ``[0, 1]``). When more
+        fail, the round is recorded (reason in its manifest's ``skipped``) and the global base
+        stays as it was. Customers that decline with a status (too little data, privacy budget
+        spent) and replies excluded at screening do not count as failed. See
+        :mod:`federation.server.failure_tolerance`.
     local_epochs, local_steps
         Local training per round: ``local_epochs`` passes over the customer's training
         examples, stopped early after ``local_steps`` optimizer steps when ``local_steps > 0``.
@@ -257,6 +269,7 @@ class FederationConfig:
     fraction_evaluate: float = 0.0
     min_evaluate_nodes: int = 2
     round_timeout: float = 3600.0
+    max_failed_fraction: float = DEFAULT_MAX_FAILED_FRACTION
     local_epochs: int = 1
     local_steps: int = 50
     batch_size: int = 256
@@ -330,6 +343,10 @@ class FederationConfig:
         if not 0.0 <= self.fraction_evaluate <= 1.0:
             raise FederationConfigError(
                 f"fraction-evaluate must be in [0, 1], got {self.fraction_evaluate}"
+            )
+        if not 0.0 <= self.max_failed_fraction <= 1.0:
+            raise FederationConfigError(
+                f"max-failed-fraction must be in [0, 1], got {self.max_failed_fraction}"
             )
         for name in (
             "round_timeout",

@@ -155,8 +155,8 @@ def test_superlink_runs_with_tls_and_node_auth_everywhere() -> None:
         flags = {a.split("=", 1)[0] for a in args}
         assert {"--ssl-certfile", "--ssl-keyfile", "--ssl-ca-certfile"} <= flags
         assert "--enable-supernode-auth" in flags and "--insecure" not in flags
-    unit = (DEPLOY / "systemd" / "predis-supernode.service").read_text()
-    assert "--root-certificates" in unit and "--auth-supernode-private-key" in unit
+    unit = (DEPLOY / "systemd" / "predis-agent.service").read_text()
+    assert "--superlink" in unit and "--root-certificates" in unit and "--auth-key" in unit
     assert "--insecure" not in unit
 
 

@@ -1,9 +1,11 @@
 """Process helpers for tests on Flower's deployment engine over loopback (no tests here).
 
 :class:`Loopback` starts a real ``flower-superlink`` with TLS and SuperNode authentication,
-registers node keys with ``flwr supernode register``, starts ``flower-supernode`` processes,
-submits ``flwr run`` and polls ``flwr ls --format json`` (``flwr run``'s exit code does not say
-whether the run succeeded, design §7). Every process is started in its own session and stopped
+registers node keys with ``flwr supernode register``, starts ``flower-supernode`` processes or
+customer agents in deployment mode (``predis-fl agent --superlink``, each with its SuperNode
+as a child), the adoption API (``predis-fl api serve``), submits ``flwr run`` and polls
+``flwr ls --format json`` (``flwr run``'s exit code does not say whether the run succeeded,
+design §7). Every process is started in its own session and stopped
 by its process-group id (SIGTERM, then SIGKILL), so the ClientApp/ServerApp processes the
 Flower daemons spawn go with them; nothing else is touched.
 """
@@ -110,9 +112,14 @@ class Managed:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    grace: float = 10.0
 
-    def stop(self, grace: float = 10.0) -> int | None:
-        """Stop the process group (SIGTERM, then SIGKILL after ``grace``); return the code."""
+    def stop(self, grace: float | None = None) -> int | None:
+        """Stop the process group (SIGTERM, then SIGKILL after ``grace``); return the code.
+
+        ``grace`` defaults to the process's own (an agent needs time to stop its SuperNode).
+        """
+        grace = self.grace if grace is None else grace
         if self.popen.poll() is None:
             self._signal(signal.SIGTERM)
             try:
@@ -173,7 +180,13 @@ class Loopback:
         env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
         return env
 
-    def start(self, name: str, argv: list[str], home: Path | None = None) -> Managed:
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        home: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Managed:
         """Start ``argv`` (a command in the venv) in its own session, logging to a file."""
         home = home or self.root / f"flwr-{name}"
         home.mkdir(parents=True, exist_ok=True)
@@ -182,7 +195,7 @@ class Loopback:
             popen = subprocess.Popen(
                 [str(BIN / argv[0]), *argv[1:]],
                 cwd=REPO,
-                env=self.env(home),
+                env={**self.env(home), **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -236,6 +249,61 @@ class Loopback:
             argv += [f"--max-retries={max_retries}", "--max-wait-time=30"]
         return self.start(name, argv)
 
+    def start_agent(
+        self,
+        customer: str,
+        trace: str,
+        state_dir: Path,
+        *,
+        max_requests: int,
+        sample_rate: float,
+        key: Path | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> Managed:
+        """Start ``predis-fl agent`` in deployment mode for ``customer`` replaying ``trace``.
+
+        The agent's SuperNode trusts the CA, authenticates with ``key`` (default: the
+        customer's key from ``certs init``) and keeps serving after the replay until stopped.
+        """
+        key = key or self.keys / "supernodes" / f"{customer}.key"
+        argv = [
+            "predis-fl",
+            "agent",
+            f"--trace={trace}",
+            f"--max-requests={max_requests}",
+            f"--state-dir={state_dir}",
+            f"--superlink=127.0.0.1:{self.port}",
+            f"--root-certificates={self.ca}",
+            f"--auth-key={key}",
+            f"--supernode-port={free_port()}",
+            "--json",
+            *extra,
+        ]
+        env = {"PREDIS_AGENT_CUSTOMER_ID": customer, "PREDIS_AGENT_SAMPLE_RATE": str(sample_rate)}
+        agent = self.start(customer, argv, env=env)
+        agent.grace = 60.0  # it commits, then stops its SuperNode (SIGKILL after 15 s)
+        return agent
+
+    def start_api(self, database: str, artifacts: Path, signing_key: Path) -> tuple[Managed, int]:
+        """Start ``predis-fl api serve`` on a free port; return it and the port once it answers."""
+        port = free_port()
+        api = self.start(
+            "api",
+            [
+                "predis-fl",
+                "api",
+                "serve",
+                f"--database={database}",
+                f"--artifacts={artifacts}",
+                f"--signing-key={signing_key}",
+                "--host=127.0.0.1",
+                f"--port={port}",
+                "--log-level=warning",
+            ],
+        )
+        wait_for_port(port)
+        return api, port
+
     def flwr(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
         """Run the ``flwr`` CLI against the ``loopback`` connection."""
         return subprocess.run(
@@ -285,6 +353,26 @@ class Loopback:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} not finished after {timeout:.0f} s: {entry}")
             time.sleep(3)
+
+    def wait_for_log(self, managed: Managed, text: str, timeout: float) -> None:
+        """Wait until ``text`` appears in the log of ``managed``.
+
+        Raises
+        ------
+        RuntimeError
+            If the process ends first.
+        TimeoutError
+            If it does not appear within ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while text not in managed.text():
+            if managed.popen.poll() is not None:
+                raise RuntimeError(
+                    f"{managed.name} ended before {text!r}: {managed.text()[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{managed.name}: no {text!r} after {timeout:.0f} s")
+            time.sleep(0.5)
 
     def stop_all(self) -> None:
         """Stop every process this helper started, newest first."""

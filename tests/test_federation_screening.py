@@ -64,7 +64,7 @@ DEFECTS: list[tuple[dict[str, object], str, str]] = [
     ({"metrics": {**METRICS, "num-examples": 0}}, "excluded", "num-examples"),
     ({"metrics": {**METRICS, "train-loss": float("nan")}}, "excluded", "train-loss"),
     ({"metrics": {"num-examples": 3}}, "excluded", "metrics"),
-    ({"code": "insufficient-data"}, "failed", "insufficient-data"),
+    ({"code": "insufficient-data"}, "declined", "insufficient-data"),
 ]
 
 

@@ -1,4 +1,8 @@
-"""``predis-fl agent``: the customer agent against a replayed trace, as fast as possible."""
+"""``predis-fl agent``: the customer agent against a replayed trace, as fast as possible.
+
+With ``--superlink`` the agent also runs the customer's Flower SuperNode as a supervised child
+process (deployment mode, :mod:`federation.cli.agent_deploy`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from federation.cli.agent_deploy import (
+    add_deployment_arguments,
+    say,
+    serve_after_replay,
+    supernode_options,
+)
 from federation.cli.options import add_trace_arguments, positive_int
 
 NAME = "agent"
@@ -49,6 +59,7 @@ def add_parser(sub: Any) -> None:
         help="what serves on a first start: plain LRU (none), markov2, or a model directory",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_deployment_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -66,10 +77,20 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"predis-fl: error: agent setting {where}: {first['msg']}\n")
         return 2
     from federation.client.agent import AgentError, CustomerAgent, TraceReplaySource
+    from federation.client.agent.supernode import SuperNodeProcess
 
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    deployment: Any = None
+    try:
+        deployment = supernode_options(args, settings)
+    except AgentError as exc:
+        sys.stderr.write(f"predis-fl: error: {' '.join(str(exc).split())}\n")
+        return 2
+    watched = (signal.SIGTERM, signal.SIGINT) if deployment else (signal.SIGTERM,)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in watched}
     show = not args.json and sys.stderr.isatty()
+    supernode: SuperNodeProcess | None = None
+    code = 0
     try:
         with progress(show) as bar:
             trace, _ = load_trace(args.trace, args.format, args.max_requests, bar)
@@ -79,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
                 champion=args.champion,
                 candidates=args.candidate,
             ) as agent:
+                if deployment is not None:  # after the agent has created and migrated its store
+                    supernode = _start_supernode(deployment)
                 task = None
                 if bar is not None:
                     task = bar.add_task("agent", total=len(trace), completed=0)
@@ -88,16 +111,24 @@ def run(args: argparse.Namespace) -> int:
                         bar.advance(task, n)
 
                 summary = agent.run(stop=stop, progress=tick)
+                if supernode is not None and not args.exit_after_replay and not stop.is_set():
+                    code = serve_after_replay(supernode, stop)
     except AgentError as exc:
         sys.stderr.write(f"predis-fl: error: {' '.join(str(exc).split())}\n")
         return 2
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if supernode is not None:
+            stopped = supernode.stop()
+            say(f"SuperNode stopped (exit code {stopped})")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     payload = summary.to_dict()
     payload = {"trace": trace.name, **payload}
+    if supernode is not None:
+        payload["supernode"] = supernode.status().to_dict()
     if args.json:
         print_json(payload)
-        return 0
+        return code
     console = stdout_console()
     console.print(
         f"[bold]{trace.name}[/bold]: {summary.requests:,} requests, hit ratio "
@@ -129,7 +160,30 @@ def run(args: argparse.Namespace) -> int:
             f"A/B test running: {summary.abtest['requests_used']:,} requests counted so far"
         )
     console.print(f"state: {summary.state_dir}")
-    return 0
+    if supernode is not None:
+        status = supernode.status()
+        console.print(
+            f"SuperNode: pid {status.pid}, exit code {status.returncode}"
+            + ("" if status.stopped_by_agent else " (ended on its own)")
+            + f", log {status.log}"
+        )
+    return code
+
+
+def _start_supernode(options: Any) -> Any:
+    """Start the agent's SuperNode; its death is reported and the agent keeps serving."""
+    from federation.client.agent.supernode import SuperNodeProcess
+
+    def died(code: int) -> None:
+        say(f"SuperNode exited with code {code}; the agent keeps serving its cache node")
+
+    supernode = SuperNodeProcess(options, on_exit=died).start()
+    status = supernode.status()
+    say(
+        f"SuperNode started (pid {status.pid}) for customer {options.customer_id!r}, "
+        f"SuperLink {options.superlink}, log {status.log}"
+    )
+    return supernode
 
 
 def _settings(args: argparse.Namespace) -> Any:

@@ -28,6 +28,8 @@ from federation.client.customer_data import (
 )
 from federation.client.customer_examples import CustomerExamples, customer_examples
 from federation.client.customer_state import CustomerState
+from federation.client.deployment_ledger import DeploymentLedger, DeploymentLedgerError
+from federation.client.deployment_node import AgentNodeConfig
 from federation.client.dp_trainer import DPSGDTrainer
 from federation.client.local_trainer import (
     NO_DP_EPSILON,
@@ -44,6 +46,7 @@ from federation.client.update_privacy import client_level_epsilon, privatize_bas
 __all__ = [
     "NO_DP_EPSILON",
     "AgentError",
+    "AgentNodeConfig",
     "AgentSettings",
     "AgentStore",
     "AgentSummary",
@@ -53,6 +56,8 @@ __all__ = [
     "CustomerExamples",
     "CustomerState",
     "DPSGDTrainer",
+    "DeploymentLedger",
+    "DeploymentLedgerError",
     "LocalTrainer",
     "LocalTrainingResult",
     "LocalTrainingTask",

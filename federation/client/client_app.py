@@ -5,6 +5,11 @@
 messages of Flower's SecAgg+ protocol go through ``secaggplus_mod``, whose masked-update stage
 calls the same train handler (:func:`~federation.client.message_handlers.serve_secure_train`;
 see :mod:`federation.server.secure_aggregation`).
+
+A SuperNode whose node config names a customer agent's state directory (``agent-state-dir``
+and ``customer-id``, :mod:`federation.client.deployment_node`; ``predis-fl agent --superlink``
+starts such nodes) trains on that agent's stored samples with a durable privacy ledger
+(:mod:`federation.client.deployment_handlers`) instead of a simulation partition.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFI
 
 from federation.app_config import FederationConfig
 from federation.client.customer_data import CustomerDataSource, make_data_source
+from federation.client.deployment_handlers import handle_agent_evaluate, handle_agent_train
+from federation.client.deployment_node import AgentNodeConfig
 from federation.client.final_report import handle_final_report, is_final_report
 from federation.client.message_handlers import (
     handle_evaluate,
@@ -42,7 +49,8 @@ def make_client_app(
     overrides
         Run-config keys that replace those of the run.
     data_source
-        Where customers' traces come from (default: the run config's scenario).
+        Where customers' traces come from (default: the run config's scenario; a node config
+        naming an agent state directory wins over both).
     """
     app = ClientApp()
     extra = dict(overrides or {})
@@ -70,12 +78,18 @@ def make_client_app(
     @app.train(mods=[secure_aggregation])
     def train(message: Message, context: Context) -> Message:
         config = _config(context)
+        node = AgentNodeConfig.from_node_config(context.node_config)
+        if node is not None:
+            return handle_agent_train(message, context, config, node)
         source = data_source or make_data_source(config)
         return handle_train(message, context, config, source, make_local_trainer(config))
 
     @app.evaluate()
     def evaluate(message: Message, context: Context) -> Message:
         config = _config(context)
+        node = AgentNodeConfig.from_node_config(context.node_config)
+        if node is not None:
+            return handle_agent_evaluate(message, context, config, node)
         source = data_source or make_data_source(config)
         if is_final_report(message):
             return handle_final_report(message, context, config, source)

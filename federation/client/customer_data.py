@@ -6,10 +6,17 @@ trace and the share of it usable for training (the rest is where hits count, des
 :class:`SyntheticScenario` generates seeded customers; :class:`ScenarioDataSource` plays the
 customers of a :class:`simulations.Scenario` (a TOML naming real trace segments), each with its
 own ``train_fraction``.
+
+In deployment a SuperNode started by a customer agent (``predis-fl agent --superlink``) plays
+exactly one customer, named in its node config by :data:`CUSTOMER_ID_KEY` next to
+:data:`AGENT_STATE_DIR_KEY` instead of the partition keys (see
+:mod:`federation.client.deployment_node`); :func:`customer_of` then returns the customer's
+stable number :func:`customer_number`.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,6 +37,13 @@ from simulations import Scenario, load_scenario
 
 #: Keys of different synthetic customers are drawn from disjoint ranges of this width.
 CUSTOMER_KEY_SPACING = 1 << 32
+
+#: Node-config key naming the customer a deployment SuperNode plays (a string).
+CUSTOMER_ID_KEY = "customer-id"
+#: Node-config key of a deployment SuperNode: the customer agent's state directory (a string).
+AGENT_STATE_DIR_KEY = "agent-state-dir"
+#: A deployment customer's number (:func:`customer_number`) lies in ``[0, DEPLOYMENT_CUSTOMERS)``.
+DEPLOYMENT_CUSTOMERS = 1 << 31
 
 #: Training share of a synthetic customer's trace (:class:`~customer_models.TrainConfig`'s).
 DEFAULT_TRAIN_FRACTION = TrainConfig().train_fraction
@@ -66,20 +80,38 @@ class CustomerDataSource(Protocol):
         ...
 
 
+def customer_number(customer_id: str) -> int:
+    """Return the stable number of the customer named ``customer_id`` (seeds, reports).
+
+    >>> customer_number("acme") == customer_number("acme") < DEPLOYMENT_CUSTOMERS
+    True
+    """
+    digest = hashlib.sha256(f"customer/{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") % DEPLOYMENT_CUSTOMERS
+
+
 def customer_of(node_config: Mapping[str, object]) -> tuple[int, int]:
-    """Return ``(customer, num_customers)`` from a node config's partition settings.
+    """Return ``(customer, num_customers)`` from a node config.
+
+    A simulation node (or a plain SuperNode) names its partition with ``partition-id`` and
+    ``num-partitions``. A deployment node without them names its customer with
+    :data:`CUSTOMER_ID_KEY`: the result is ``(customer_number(id), DEPLOYMENT_CUSTOMERS)``.
 
     Raises
     ------
     FederationConfigError
-        If ``partition-id``/``num-partitions`` are missing or out of range.
+        If neither a customer id nor valid ``partition-id``/``num-partitions`` are given.
     """
+    name = node_config.get(CUSTOMER_ID_KEY)
+    if "partition-id" not in node_config and isinstance(name, str) and name:
+        return customer_number(name), DEPLOYMENT_CUSTOMERS
     customer = node_config.get("partition-id")
     count = node_config.get("num-partitions")
     if not isinstance(customer, int) or not isinstance(count, int) or not 0 <= customer < count:
         raise FederationConfigError(
             "the node config needs integer partition-id and num-partitions with "
-            f"0 <= partition-id < num-partitions, got {customer!r} and {count!r}"
+            f"0 <= partition-id < num-partitions (or a {CUSTOMER_ID_KEY} string), got "
+            f"{customer!r} and {count!r}"
         )
     return customer, count
 

@@ -4,7 +4,9 @@ Train: load the received shared base and the customer's own adapter (from Contex
 an :class:`~customer_models.AccessModel`, train both locally on the customer's examples, keep
 the adapter and progress in Context state, and reply with the base weights only (plus metrics
 and a status). A customer with too few examples replies with status ``insufficient-data``; a
-trainer that refuses (privacy budget) replies with its status. Evaluate: the received base with
+trainer that refuses (privacy budget) replies with its status (:func:`decline`: no weights, the
+server counts the node as declined with the reason). A deployment node wraps these handlers
+(:mod:`federation.client.deployment_handlers`). Evaluate: the received base with
 the customer's adapter, cross-entropy on the customer's validation slice.
 
 Secure aggregation: with SecAgg+ the train instruction arrives as Flower's legacy ``FitIns``
@@ -321,6 +323,26 @@ def _seed(seed: int, customer: int, server_round: int) -> int:
 
 def _status(code: str, reason: str) -> ConfigRecord:
     return ConfigRecord({"code": code, "reason": reason})
+
+
+def decline(message: Message, code: str, reason: str, *, train: bool) -> Message:
+    """Decline ``message``: reply without weights, with status ``code`` and ``reason``.
+
+    The server counts such a reply as failed with its reason (the round goes on without it).
+
+    Parameters
+    ----------
+    message
+        The train or evaluate instruction.
+    code, reason
+        The reply's status (``code`` other than ``ok``).
+    train
+        Whether ``message`` is a train instruction (decides the metric keys).
+    """
+    _log.warning(
+        "declining the %s instruction: %s: %s", "train" if train else "evaluate", code, reason
+    )
+    return _status_reply(message, code, reason, train=train)
 
 
 def _status_reply(message: Message, code: str, reason: str, *, train: bool) -> Message:

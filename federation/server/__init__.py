@@ -4,7 +4,8 @@ The federated-learning core (issue 4): strategies that federate the shared base 
 (:class:`SharedBaseFedAvg`, :class:`SharedBaseFedAdam`, :class:`SharedBaseFedProx`, built by
 :func:`build_strategy`), reply screening (:func:`screen_reply`), robust aggregators
 (:func:`trimmed_mean`, :func:`krum`), per-round checkpoints with the server optimiser's state
-(:class:`CheckpointStore`, :class:`CheckpointingStrategy`), SecAgg+ rounds
+(:class:`CheckpointStore`, :class:`CheckpointingStrategy`), the failed-customer rule of a
+round (:func:`too_many_failures`), SecAgg+ rounds
 (:class:`SecureAggregationGrid`), the run itself (:func:`run_federation`) and the ServerApp
 (:func:`make_server_app`; ``flwr run`` loads ``federation.server.server_app:app``).
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from federation.server.base_weights import initial_base
     from federation.server.checkpoint_store import Checkpoint, CheckpointError, CheckpointStore
     from federation.server.checkpointing_strategy import CheckpointingStrategy, ServerStateful
+    from federation.server.failure_tolerance import too_many_failures
     from federation.server.federation_run import run_federation
     from federation.server.krum import krum, krum_select
     from federation.server.reply_screening import AcceptedReply, RefusedReply, screen_reply
@@ -57,6 +59,7 @@ _EXPORTS = {
     "make_server_app": "federation.server.server_app",
     "run_federation": "federation.server.federation_run",
     "screen_reply": "federation.server.reply_screening",
+    "too_many_failures": "federation.server.failure_tolerance",
     "trimmed_mean": "federation.server.trimmed_mean",
 }
 
@@ -83,6 +86,7 @@ __all__ = [
     "make_server_app",
     "run_federation",
     "screen_reply",
+    "too_many_failures",
     "trimmed_mean",
 ]
 

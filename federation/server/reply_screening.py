@@ -5,7 +5,8 @@ tensor names (an adapter tensor or any other extra name is refused: adapters nev
 customer), the same shapes and dtypes, finite values — a positive example count, and, when an
 update-norm bound is set, an update ``‖w_reply - w_global‖₂`` within that bound. Everything
 else is refused with a reason that names what was wrong; the caller logs it and leaves the
-reply out, and the round goes on with the others.
+reply out, and the round goes on with the others. A reply whose status is not ``ok`` (the client
+declined to train) is refused as ``declined``, an error reply as ``failed``.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ class RefusedReply:
     node_id
         The replying node.
     kind
-        ``"failed"`` (the client reported an error or a status other than ``ok``) or
-        ``"excluded"`` (the server refused what it sent).
+        ``"failed"`` (the client, or Flower on its behalf, reported an error),
+        ``"declined"`` (the client replied with a status other than ``ok``: too little data,
+        privacy budget spent, …) or ``"excluded"`` (the server refused what it sent).
     reason
         What was wrong, for the log and the round manifest.
     """
@@ -118,7 +120,7 @@ def screen_reply(
     status = content.config_records.get(STATUS_KEY)
     if status is not None and status.get("code", STATUS_OK) != STATUS_OK:
         return RefusedReply(
-            node, "failed", f"client status {status.get('code')!r}: {status.get('reason', '')!r}"
+            node, "declined", f"client status {status.get('code')!r}: {status.get('reason', '')!r}"
         )
     if set(content.array_records) != {ARRAYS_KEY}:
         return _excluded(

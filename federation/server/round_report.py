@@ -19,7 +19,11 @@ class RoundReport:
     used
         Nodes whose replies were aggregated.
     failed
-        Node → reason, for replies that reported an error or a non-``ok`` status.
+        Node → reason, for nodes that replied with an error, declined with a non-``ok``
+        status, or sent no reply before the round timeout.
+    declined
+        The nodes of ``failed`` that declined with a status (they did not fail:
+        :attr:`faults` leaves them out).
     excluded
         Node → reason, for replies the server refused at screening.
     bytes_received
@@ -28,16 +32,27 @@ class RoundReport:
         How the accepted replies were combined.
     update_norms
         Node → update norm of the accepted replies.
+    skipped
+        Why the round was not aggregated although replies were accepted (too many failures,
+        :mod:`federation.server.failure_tolerance`); ``""`` otherwise.
     """
 
     server_round: int
     sampled: list[int] = field(default_factory=list)
     used: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
+    declined: list[int] = field(default_factory=list)
     excluded: dict[int, str] = field(default_factory=dict)
     bytes_received: int = 0
     aggregation: str = ""
     update_norms: dict[int, float] = field(default_factory=dict)
+    skipped: str = ""
+
+    @property
+    def faults(self) -> list[int]:
+        """Nodes that failed (error reply or no reply), declines left out."""
+        declined = set(self.declined)
+        return sorted(node for node in self.failed if node not in declined)
 
     def to_dict(self) -> dict[str, Any]:
         """Return JSON-able values (node ids as strings in the mappings)."""
@@ -46,13 +61,16 @@ class RoundReport:
             "clients_sampled": len(self.sampled),
             "clients_used": len(self.used),
             "clients_failed": len(self.failed),
+            "clients_declined": len(self.declined),
             "clients_excluded": len(self.excluded),
             "used": sorted(self.used),
             "failed": {str(k): v for k, v in sorted(self.failed.items())},
+            "declined": sorted(self.declined),
             "excluded": {str(k): v for k, v in sorted(self.excluded.items())},
             "bytes_received": self.bytes_received,
             "aggregation": self.aggregation,
             "update_norms": {str(k): v for k, v in sorted(self.update_norms.items())},
+            "skipped": self.skipped,
         }
 
 

@@ -7,9 +7,16 @@
 * ``configure_train`` remembers the global base it sends (the arrays the round loop passes in,
   which are only ever the base: see :mod:`federation.server.federation_run`);
 * ``aggregate_train`` screens every reply (:func:`~federation.server.reply_screening.screen_reply`),
-  logs and leaves out what fails, and hands the accepted replies to the parent strategy. With a
-  robust aggregator the accepted weights are first combined by it and the parent sees a single
-  reply carrying that combination, so FedAdam's server optimiser still applies on top.
+  logs and leaves out what fails, counts every sampled node that sent nothing before the round
+  timeout as failed, and hands the accepted replies to the parent strategy — unless more than
+  ``max_failed_fraction`` of the sampled nodes failed
+  (:func:`~federation.server.failure_tolerance.too_many_failures`): then the round is recorded
+  with the reason and the global base is left unchanged. With a robust aggregator the accepted
+  weights are first combined by it and the parent sees a single reply carrying that
+  combination, so FedAdam's server optimiser still applies on top.
+
+Replies are attributed to the node their instruction was sent to (Flower answers for a node
+that went away with an error reply of its own, sent from the SuperLink's node id).
 
 Under secure aggregation the round's replies arrive as one aggregate reply (the unmasked
 weighted mean, :mod:`federation.server.secure_aggregation`): it is screened as a whole and the
@@ -20,6 +27,7 @@ Flower's round loop.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -40,6 +48,7 @@ from numpy.typing import NDArray
 from federation.app_config import (
     ARRAYS_KEY,
     CONFIG_KEY,
+    DEFAULT_MAX_FAILED_FRACTION,
     EVALUATE_METRICS,
     METRICS_KEY,
     NUM_EXAMPLES,
@@ -47,6 +56,7 @@ from federation.app_config import (
     STATUS_KEY,
     STATUS_OK,
 )
+from federation.server.failure_tolerance import check_failed_fraction, too_many_failures
 from federation.server.reply_screening import (
     AcceptedReply,
     RefusedReply,
@@ -73,6 +83,9 @@ class SharedBaseFedAvg(FedAvg):
         Its name, for logs and manifests.
     max_update_norm
         Replies whose update norm exceeds this are left out (``None``: no norm screening).
+    max_failed_fraction
+        Largest share of a round's sampled nodes that may fail (error or no reply) with the
+        round still aggregated (see :mod:`federation.server.failure_tolerance`).
     base_names
         The shared base's tensor names; the strategy refuses to send anything else (``None``:
         whatever the round loop passes).
@@ -87,6 +100,7 @@ class SharedBaseFedAvg(FedAvg):
         robust: RobustAggregator | None = None,
         robust_name: str = "none",
         max_update_norm: float | None = None,
+        max_failed_fraction: float = DEFAULT_MAX_FAILED_FRACTION,
         base_names: Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -100,16 +114,20 @@ class SharedBaseFedAvg(FedAvg):
         self.robust = robust
         self.robust_name = robust_name
         self.max_update_norm = max_update_norm
+        self.max_failed_fraction = check_failed_fraction(max_failed_fraction)
         self.base_names = frozenset(base_names) if base_names is not None else None
         self._global: Weights = {}
         self._sampled: list[int] = []
+        self._instructions: list[Message] = []
 
     def summary(self) -> None:
         """Log the strategy's settings."""
         _log.info(
-            "Shared-base screening: max update norm %s, robust aggregation %s",
+            "Shared-base screening: max update norm %s, robust aggregation %s, "
+            "max failed fraction %s",
             self.max_update_norm,
             self.robust_name,
+            self.max_failed_fraction,
         )
         super().summary()
 
@@ -161,6 +179,8 @@ class SharedBaseFedAvg(FedAvg):
         self._global = {name: array.numpy() for name, array in arrays.items()}
         messages = list(super().configure_train(server_round, arrays, config, grid))
         self._sampled = [int(m.metadata.dst_node_id) for m in messages]
+        # The grid fills in each message's id when it sends it: kept to attribute replies.
+        self._instructions = messages
         return messages
 
     def aggregate_train(
@@ -171,6 +191,7 @@ class SharedBaseFedAvg(FedAvg):
             server_round, sampled=list(self._sampled), aggregation=self.robust_name
         )
         accepted: list[AcceptedReply] = []
+        senders = self._senders()
         for message in replies:
             verdict = screen_reply(message, self._global, max_update_norm=self.max_update_norm)
             secure = _secure_aggregation_record(message)
@@ -179,32 +200,43 @@ class SharedBaseFedAvg(FedAvg):
                 if isinstance(verdict, AcceptedReply):
                     accepted.append(verdict)
                 continue
+            node = senders.get(message.metadata.reply_to_message_id, verdict.node_id)
+            if node != verdict.node_id:
+                verdict = dataclasses.replace(verdict, node_id=node)
             report.bytes_received += received_bytes(message)
             if isinstance(verdict, RefusedReply):
-                target = report.failed if verdict.kind == "failed" else report.excluded
-                target[verdict.node_id] = verdict.reason
-                _log.warning(
-                    "round %d: reply of node %d left out (%s): %s",
-                    server_round,
-                    verdict.node_id,
-                    verdict.kind,
-                    verdict.reason,
-                )
+                _account_refusal(server_round, report, verdict)
             else:
                 accepted.append(verdict)
                 report.used.append(verdict.node_id)
                 report.update_norms[verdict.node_id] = verdict.update_norm
-        arrays, metrics = self._aggregate_accepted(server_round, accepted, report)
+        self._account_silent_nodes(server_round, report)
+        report.skipped = too_many_failures(
+            sampled=len(report.sampled),
+            failed=len(report.faults),
+            max_failed_fraction=self.max_failed_fraction,
+        )
+        if report.skipped:
+            _log.warning(
+                "round %d: not aggregated, the global base is unchanged: %s (failed: %s)",
+                server_round,
+                report.skipped,
+                report.faults,
+            )
+            arrays, metrics = None, None
+        else:
+            arrays, metrics = self._aggregate_accepted(server_round, accepted, report)
         if arrays is None:
             report.used.clear()
         else:
             arrays = self._as_global_dtypes(arrays)
         self.recorder.record(report)
         _log.info(
-            "round %d: %d replies used, %d failed, %d excluded, %d bytes received",
+            "round %d: %d replies used, %d failed (%d declined), %d excluded, %d bytes received",
             server_round,
             len(report.used),
             len(report.failed),
+            len(report.declined),
             len(report.excluded),
             report.bytes_received,
         )
@@ -213,6 +245,27 @@ class SharedBaseFedAvg(FedAvg):
             metrics["clients-failed"] = len(report.failed)
             metrics["clients-excluded"] = len(report.excluded)
         return arrays, metrics
+
+    def _senders(self) -> dict[str, int]:
+        """Return instruction message id → destination node, for the messages sent this round.
+
+        Empty when the grid did not give the messages distinct ids (then replies are
+        attributed to their sender).
+        """
+        ids = {m.metadata.message_id: int(m.metadata.dst_node_id) for m in self._instructions}
+        if "" in ids or len(ids) != len(self._instructions):
+            return {}
+        return ids
+
+    def _account_silent_nodes(self, server_round: int, report: RoundReport) -> None:
+        """Count every sampled node that sent no reply at all as failed (it timed out)."""
+        heard = set(report.used) | set(report.failed) | set(report.excluded)
+        for node in report.sampled:
+            if node not in heard:
+                report.failed[node] = "no reply before the round timeout"
+                _log.warning(
+                    "round %d: node %d sent no reply before the round timeout", server_round, node
+                )
 
     def _account_secure_round(
         self,
@@ -232,6 +285,7 @@ class SharedBaseFedAvg(FedAvg):
         reasons = record.get("refused-reasons", [])
         for node, reason in zip(_ints(record.get("refused-nodes")), list(reasons), strict=False):  # type: ignore[arg-type]
             report.failed[node] = str(reason)
+            report.declined.append(node)
         for node in _ints(record.get("dropped")):
             report.failed[node] = "no reply in a SecAgg+ stage (error or timeout)"
         if isinstance(verdict, AcceptedReply):
@@ -243,7 +297,7 @@ class SharedBaseFedAvg(FedAvg):
                 verdict.update_norm,
             )
             return
-        target = report.failed if verdict.kind == "failed" else report.excluded
+        target = report.excluded if verdict.kind == "excluded" else report.failed
         for node in summed or report.sampled:
             if node not in report.failed:
                 target[node] = f"SecAgg+ round left out: {verdict.reason}"
@@ -315,6 +369,23 @@ class SharedBaseFedAvg(FedAvg):
 
 class SharedBaseFedProx(SharedBaseFedAvg, FedProx):
     """FedProx (clients add a proximal term) over the screened shared base."""
+
+
+def _account_refusal(server_round: int, report: RoundReport, verdict: RefusedReply) -> None:
+    """Record and log a reply left out (failed and declined under failed, else excluded)."""
+    if verdict.kind == "excluded":
+        report.excluded[verdict.node_id] = verdict.reason
+    else:
+        report.failed[verdict.node_id] = verdict.reason
+        if verdict.kind == "declined":
+            report.declined.append(verdict.node_id)
+    _log.warning(
+        "round %d: reply of node %d left out (%s): %s",
+        server_round,
+        verdict.node_id,
+        verdict.kind,
+        verdict.reason,
+    )
 
 
 def _content(arrays: Weights, metrics: MetricRecord) -> RecordDict:

@@ -45,6 +45,7 @@ def build_strategy(config: FederationConfig, recorder: RoundRecorder) -> SharedB
         ),
         "robust_name": config.robust_aggregation,
         "max_update_norm": max_update_norm(config),
+        "max_failed_fraction": config.max_failed_fraction,
         "base_names": base_layout(config.model),
         "fraction_train": config.fraction_train,
         "min_train_nodes": config.min_train_nodes,

@@ -3,7 +3,9 @@
 In deployment a customer's node trains on what its agent sampled: the recent sampled ``get``
 requests of the local store, oldest first, form the customer's trace (burst windows back to
 back). :class:`StoredSamplesSource` gives them to the ClientApp through the same protocol the
-simulation's sources implement; the deployment wires it to the SuperNode.
+simulation's sources implement. A deployment SuperNode (``predis-fl agent --superlink``) serves
+it over a read-only :class:`~.deployment_store.AgentSampleReader` of the running agent's store
+(:mod:`federation.client.deployment_handlers`).
 """
 
 from __future__ import annotations
