@@ -74,6 +74,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
             "server": server,
             "token": tokens.acme,
             "tokens": {"acme": tokens.acme, "globex": tokens.globex},
+            "admin": tokens.admin,
             "key": key,
             "root": root,
             "model": model,
@@ -227,3 +228,54 @@ def test_tampered_artifact_is_refused_and_recorded(
     assert link.candidate_dirs() == []
     assert summary.champion["kind"] == "none"  # the champion keeps running
     assert not np.isnan(summary.hit_ratio)
+
+
+def _post_admin(registry: dict[str, Any], customer: str, body: dict[str, Any]) -> dict[str, Any]:
+    reply = httpx.post(
+        f"{registry['server'].url}/v1/customers/{customer}/adoption",
+        json=body,
+        headers={"Authorization": f"Bearer {registry['admin']}"},
+        timeout=10,
+    )
+    assert reply.status_code in (200, 201), reply.text
+    payload: dict[str, Any] = reply.json()
+    return payload
+
+
+def test_operator_directives_are_followed_and_replayed(
+    registry: dict[str, Any], tmp_path: Path
+) -> None:
+    # An operator makes VERSION acme's champion through the API (no A/B test), later rolls it
+    # back to the customer's baseline; the agent follows both and reports neither back.
+    _post_admin(registry, "acme", {"version": VERSION, "action": "adopt", "reason": "pin"})
+    settings = _settings(registry, tmp_path / "agent")
+    trace_len = 24_576
+    with _agent(settings, trace_len=0) as agent:
+        link = agent.registry
+        assert link is not None
+        agent.run(max_requests=4096)
+        _wait(lambda: link.status().directives_waiting == 1)
+        assert (link.candidates / VERSION / "manifest.json").is_file()
+        summary = agent.run(max_requests=12_288)
+        assert summary.champion["kind"] == "model"
+        history = agent.store.champion_history()
+        assert history[-1].reason == "operator"
+        _post_admin(registry, "acme", {"version": None, "action": "rollback", "reason": "too slow"})
+        _wait(lambda: link.status().directives_waiting == 1)
+        summary = agent.run(max_requests=trace_len)
+    assert summary.registry is not None
+    directives = summary.registry["directives"]
+    assert [(d["action"], d["version"], d["status"]) for d in directives] == [
+        ("adopt", VERSION, "applied"),
+        ("rollback", None, "applied"),
+    ]
+    assert summary.champion["kind"] == "none"
+    state = _adoption(registry)
+    assert state["champion"] is None
+    assert state["history"]["items"][0]["reason"] == "too slow"  # nothing reported over it
+    # a warm restart re-runs the history, directives included, and reaches the same state
+    with _agent(settings, trace_len=0) as again:
+        resumed = again.run(max_requests=trace_len)
+    assert again.recovery_consistent is True
+    assert resumed.champion == summary.champion
+    assert resumed.hit_ratio == summary.hit_ratio

@@ -197,7 +197,7 @@ def test_model_versions_are_idempotent(tmp_path: Path) -> None:
 def test_migrations_match_the_models(tmp_path: Path) -> None:
     with AgentStore(tmp_path / "s") as store, store.engine.connect() as conn:
         context = MigrationContext.configure(conn)
-        assert context.get_current_revision() == "0002"
+        assert context.get_current_revision() == "0003"
         assert compare_metadata(context, Base.metadata) == []
 
 

@@ -118,6 +118,7 @@ class Adoption:
         """Continue a restored test and watch; decided candidates are not offered again."""
         self.trial, self.watch = trial, watch
         decided = {d.candidate_id for d in self._store.decisions() if d.kind != "rollback"}
+        decided |= {r.candidate_id for r in self._store.directives()}
         for c in self._recorded.values():
             if c.id in decided or (trial is not None and c.id == trial.candidate_id):
                 self._offered.add(c.id)
@@ -278,6 +279,55 @@ class Adoption:
         if index - watch.adopted_at >= self._s.rollback_watch:
             self.watch = None
         return champion
+
+    # -- operator directives -------------------------------------------------------------------
+
+    def take_directly(self, directory: Path, index: int) -> ModelVersionRecord:
+        """Record ``directory`` as a candidate that an operator made champion (no A/B test).
+
+        It is never queued for a test afterwards (and leaves the queue if it waits there).
+        """
+        sha = manifest_sha256(directory)
+        record = next((c for c in self._recorded.values() if c.sha256 == sha), None)
+        if record is None:
+            record = self._store.add_model_version(
+                directory.resolve(),
+                sha,
+                source="candidate",
+                status="directive",
+                request_index=index,
+            )
+            self._recorded[record.id] = record
+        self._offered.add(record.id)
+        self._queue = [c for c in self._queue if c.id != record.id]
+        return record
+
+    def cancel(self, index: int, champion: Champion, why: str) -> None:
+        """End a running test (recorded ``inconclusive``, with ``why``) and any watch."""
+        trial = self.trial
+        if trial is not None:
+            decision = trial.test.decision
+            self._recorder.decision(
+                DecisionRecord(
+                    kind="inconclusive",
+                    request_index=index,
+                    candidate_id=trial.candidate_id,
+                    requests_used=decision.requests_used,
+                    statistic=decision.statistic if np.isfinite(decision.statistic) else None,
+                    champion_hit_ratio=decision.champion_hit_ratio,
+                    challenger_hit_ratio=decision.challenger_hit_ratio,
+                    details={
+                        **decision.to_dict(),
+                        "cancelled": why,
+                        "challenger_id": trial.challenger_id,
+                        "champion_version_id": champion.version_id,
+                        "started_at": trial.start_index,
+                        "mode": trial.mode,
+                    },
+                )
+            )
+            self.trial = None
+        self.watch = None
 
     # -- candidates ----------------------------------------------------------------------------
 

@@ -245,6 +245,7 @@ def _registry_link(
         encoder,
         settings.customer_id,
         known_refused=refused,
+        last_directive=max((r.directive.record_id for r in store.directives()), default=0),
         poll_seconds=settings.registry_poll_seconds,
         max_backoff=settings.registry_max_backoff,
     )

@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -24,11 +24,17 @@ from cache_core.sampler import AccessOp
 from customer_models import KeyEncoder
 from federation.client.agent.adoption import Adoption
 from federation.client.agent.drift_feed import DriftMonitorLike, event_details
-from federation.client.agent.errors import AgentStateError
+from federation.client.agent.errors import AgentStateError, CandidateRefusedError
 from federation.client.agent.metrics import AgentMetrics
 from federation.client.agent.models import ModelShop
 from federation.client.agent.pending import PendingRecords, RecordSink
-from federation.client.agent.records import AgentSnapshot, ChampionRecord, DriftRecord
+from federation.client.agent.records import (
+    AgentSnapshot,
+    ChampionRecord,
+    Directive,
+    DirectiveRecord,
+    DriftRecord,
+)
 from federation.client.agent.recovery import recovery_problems
 from federation.client.agent.registry_link import RegistryLink
 from federation.client.agent.registry_reports import RegistryNames, pending_reports
@@ -39,6 +45,7 @@ from federation.client.agent.source import RequestBatch, RequestSource
 from federation.client.agent.store import AgentStore
 from federation.client.agent.store_queries import STORED_SAMPLE_DTYPE
 from federation.client.agent.summary import AgentSummary
+from federation.client.agent.trial import Champion
 from privacy import PrivacyBudget, PrivacyLedger
 
 _log = logging.getLogger(__name__)
@@ -65,6 +72,7 @@ class AgentRun:
         torch.set_num_threads(settings.threads)
         self._link = link
         self._names = RegistryNames(store)
+        self._recorded_directives = store.directives()
         self._s = settings
         self._source = source
         self._store = store
@@ -180,7 +188,8 @@ class AgentRun:
         self.champion = self._adoption.after_batch(
             batch, counts, self.champion, recovering=self.recovering, poll=poll
         )
-        if self._adoption.waiting:
+        directed = self._operator_directives(index, poll=poll)
+        if self._adoption.waiting and not directed:
             self._adoption.start_pending(index, self.champion, self._samples(index))
         self._update_metrics(counts)
         if self.recovering:
@@ -200,6 +209,88 @@ class AgentRun:
             trial.proposer.prepare(block)
         counts = self._adoption.serve(self._server, batch, self.champion)
         return counts if counts is not None else self._server.serve(batch, self.champion.proposer)
+
+    # -- operator directives -------------------------------------------------------------------
+
+    def _operator_directives(self, index: int, *, poll: bool) -> bool:
+        """Apply the operator directives due at ``index``; return whether any was applied.
+
+        Live, they come from the registry link (when polling); while re-running history, the
+        recorded ones are applied again at the request they were applied at. No test starts in
+        a batch that applied one (its challenger artifacts are keyed by the request index).
+        """
+        due: list[tuple[Directive, DirectiveRecord | None]]
+        if self.recovering:
+            due = [(r.directive, r) for r in self._recorded_directives if r.request_index == index]
+        elif poll and self._link is not None:
+            due = [(d, None) for d in self._link.take_directives()]
+        else:
+            return False
+        for directive, recorded in due:
+            self._apply_directive(directive, index, recorded)
+        return bool(due)
+
+    def _apply_directive(
+        self, directive: Directive, index: int, recorded: DirectiveRecord | None
+    ) -> None:
+        champion, candidate_id, error = self._directed_champion(directive, index, recorded)
+        if error is not None:
+            status: Literal["applied", "unchanged", "refused"] = "refused"
+            _log.warning("operator directive %d refused: %s", directive.record_id, error)
+        elif champion is None:
+            status = "unchanged"
+        else:
+            status = "applied"
+            why = f"operator directive {directive.record_id}: {directive.reason}"
+            self._adoption.cancel(index, self.champion, why)
+            self.champion = champion
+            self._sink.champion(champion, index, "operator")
+            _log.info(
+                "operator directive %d applied at request %d: %s now serves",
+                directive.record_id,
+                index,
+                directive.version or "the baseline",
+            )
+        if recorded is None:
+            self._store.add_directive(
+                DirectiveRecord(directive, index, candidate_id, status, error)
+            )
+            self._sink.arrival()  # the champion record must be committed with this batch
+
+    def _directed_champion(
+        self, directive: Directive, index: int, recorded: DirectiveRecord | None
+    ) -> tuple[Champion | None, int | None, str | None]:
+        """Return the champion a directive asks for (``None``: unchanged), its candidate, error."""
+        if directive.version is None:
+            first = self._store.champion_history()[0]
+            if (self.champion.kind, self.champion.version_id) == (first.kind, first.version_id):
+                return None, None, None
+            baseline = self._shop.champion(first.kind, first.version_id, first.adapter_id, index)
+            return baseline, None, None
+        if self._names.of(self.champion.version_id) == directive.version:
+            return None, None, None
+        if recorded is not None and recorded.candidate_id is not None:
+            directory = Path(self._store.model_version(recorded.candidate_id).directory)
+        elif self._link is not None:
+            directory = self._link.candidates / directive.version
+        else:
+            return None, None, "no registry link to fetch the version from"
+        if not (directory / "manifest.json").is_file():
+            return (
+                None,
+                None,
+                (
+                    f"version {directive.version} is not available here (its download was refused "
+                    "or failed; see the registry link's refusals)"
+                ),
+            )
+        candidate = self._adoption.take_directly(directory, index)
+        try:
+            built = self._shop.challenger(candidate, self.champion, index, self._samples(index))
+        except CandidateRefusedError as exc:
+            return None, candidate.id, str(exc)
+        champion = Champion("model", built.version.id, built.adapter.id, built.proposer)
+        return champion, candidate.id, None
 
     # -- drift ---------------------------------------------------------------------------------
 
@@ -409,4 +500,5 @@ class AgentRun:
             for v in self._store.model_versions("registry")
             if v.status == "refused"
         ]
+        summary["directives"] = [r.to_dict() for r in self._store.directives()]
         return summary

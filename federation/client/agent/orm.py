@@ -178,3 +178,26 @@ class RegistryReportRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DirectiveRow(Base):
+    """An operator's change of this customer's champion, found in the adoption API.
+
+    ``record_id`` is the registry's adoption record; ``request_index`` where the agent applied it
+    (a warm restart applies it again at the same request); ``status`` ``applied``, ``unchanged``
+    (the champion already was that version) or ``refused`` (with the error).
+    """
+
+    __tablename__ = "operator_directives"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    action: Mapped[str] = mapped_column(String(16))
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    request_index: Mapped[int] = mapped_column(BigInteger)
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

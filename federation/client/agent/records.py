@@ -170,3 +170,42 @@ class RegistryAnswer:
     version: str | None
     status: Literal["sent", "rejected"]
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Directive:
+    """An operator's change of the customer's champion (an adoption record of the API).
+
+    ``version`` ``None`` means back to the customer's own baseline (its initial champion).
+    """
+
+    record_id: int
+    action: str
+    version: str | None
+    reason: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class DirectiveRecord:
+    """A directive as the agent applied it: where, with which candidate, and the outcome."""
+
+    directive: Directive
+    request_index: int
+    candidate_id: int | None
+    status: Literal["applied", "unchanged", "refused"]
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as JSON-able values."""
+        d = self.directive
+        return {
+            "record_id": d.record_id,
+            "action": d.action,
+            "version": d.version,
+            "reason": d.reason,
+            "actor": d.actor,
+            "request_index": self.request_index,
+            "status": self.status,
+            "error": self.error,
+        }

@@ -10,7 +10,11 @@
   next checkpoint like any other candidate; an artifact that fails verification is refused,
   logged, and handed to the agent to record;
 * it sends the reports the agent hands it (:mod:`.registry_reports`), oldest first, and hands
-  back the API's answers, which the agent records.
+  back the API's answers, which the agent records;
+* it watches the customer's adoption history for **operator directives** — a change of champion
+  made through the API by someone else than an agent (an admin's rollback, say; agents' own
+  records carry ids starting ``agent-``) — downloads the named version if needed and hands the
+  newest one to the agent, which makes it the champion without a test.
 
 When the API cannot be reached the link backs off exponentially (with jitter, up to
 ``registry_max_backoff`` seconds) and tries again; reports wait (they are derived from the
@@ -36,9 +40,9 @@ from typing import TYPE_CHECKING, Any
 from customer_models import KeyEncoder
 from federation.client.agent.errors import CandidateRefusedError
 from federation.client.agent.private_files import ensure_private_dir
-from federation.client.agent.records import RegistryAnswer
+from federation.client.agent.records import Directive, RegistryAnswer
 from federation.client.agent.registry_candidates import materialize_candidate
-from federation.client.agent.registry_reports import Report
+from federation.client.agent.registry_reports import REPORT_PREFIX, Report
 
 if TYPE_CHECKING:
     from federation.server.api import RegistryClient
@@ -70,6 +74,7 @@ class LinkStatus:
     last_error: str | None
     reports_waiting: int
     versions_seen: tuple[str, ...]
+    directives_waiting: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the status as JSON-able values."""
@@ -79,6 +84,7 @@ class LinkStatus:
             "last_error": self.last_error,
             "reports_waiting": self.reports_waiting,
             "versions_seen": list(self.versions_seen),
+            "directives_waiting": self.directives_waiting,
         }
 
 
@@ -97,6 +103,8 @@ class RegistryLink:
         Whose reports are sent.
     known_refused
         Versions refused before (not downloaded again).
+    last_directive
+        Registry record id of the newest directive already handled (older ones are ignored).
     poll_seconds
         Seconds between polls for new versions.
     max_backoff
@@ -111,6 +119,7 @@ class RegistryLink:
         customer_id: str,
         *,
         known_refused: set[str] | None = None,
+        last_directive: int = 0,
         poll_seconds: float = 60.0,
         max_backoff: float = 300.0,
     ) -> None:
@@ -133,6 +142,8 @@ class RegistryLink:
         self._answers: list[RegistryAnswer] = []
         self._refusals: list[Refusal] = []
         self._refused = set(known_refused or ())
+        self._last_directive = last_directive
+        self._directives: list[Directive] = []
         self._reachable: bool | None = None
         self._failures = 0
         self._last_error: str | None = None
@@ -186,6 +197,12 @@ class RegistryLink:
             self._wake.set()
         return answers, refusals
 
+    def take_directives(self) -> list[Directive]:
+        """Return the operator directives found since the last call (newest last)."""
+        with self._lock:
+            taken, self._directives = self._directives, []
+        return taken
+
     def candidate_dirs(self) -> list[Path]:
         """Return the candidate directories materialized so far, oldest version first."""
         return sorted(
@@ -202,6 +219,7 @@ class RegistryLink:
                 last_error=self._last_error,
                 reports_waiting=len(self._outbox),
                 versions_seen=tuple(sorted(p.name for p in self.candidate_dirs())),
+                directives_waiting=len(self._directives),
             )
 
     # -- the link's thread ---------------------------------------------------------------------
@@ -266,9 +284,53 @@ class RegistryLink:
         if not items:
             return
         version = str(items[0]["version"])
-        if version in self._refused or (self.candidates / version).exists():
+        if version not in self._refused and not (self.candidates / version).exists():
+            self._fetch(version)
+        self._poll_directives()
+
+    def _poll_directives(self) -> None:
+        from federation.server.api import RegistryClientError
+
+        try:
+            state = self._api().adoption(self._customer)
+        except RegistryClientError as exc:
+            if exc.status in (401, 403):
+                raise _AuthError(f"the API refused the agent's token: {exc}") from None
+            if exc.status == 404:
+                return  # the registry has no records of this customer yet
+            raise
+        items = (state.get("history") or {}).get("items") or []
+        newer = [r for r in items if int(r["id"]) > self._last_directive]
+        if not newer:
             return
-        self._fetch(version)
+        self._last_directive = max(int(r["id"]) for r in newer)
+        ours = [r for r in newer if not str(r.get("client_id") or "").startswith(REPORT_PREFIX)]
+        if not ours:
+            return
+        record = max(ours, key=lambda r: int(r["id"]))
+        version = record.get("version")
+        if (
+            version is not None
+            and version not in self._refused
+            and not (self.candidates / version).exists()
+        ):
+            self._fetch(str(version))
+        directive = Directive(
+            record_id=int(record["id"]),
+            action=str(record["action"]),
+            version=None if version is None else str(version),
+            reason=str(record.get("reason") or ""),
+            actor=str(record.get("actor") or ""),
+        )
+        _log.info(
+            "operator directive %d: %s to %s (%s)",
+            directive.record_id,
+            directive.action,
+            directive.version or "the baseline",
+            directive.reason,
+        )
+        with self._lock:
+            self._directives.append(directive)
 
     def _fetch(self, version: str) -> None:
         from privacy import ArtifactVerificationError

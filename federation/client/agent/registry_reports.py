@@ -56,10 +56,15 @@ class Report:
     body: dict[str, Any] = field(default_factory=dict)
 
 
+#: Prefix of every report id: the agent recognises its own adoption records by it (any other
+#: record in a customer's history is an operator's directive).
+REPORT_PREFIX = "agent-"
+
+
 def report_id(customer_id: str, what: str, version: str | None, request_index: int) -> str:
     """Return the id of the report of ``what`` about ``version`` at ``request_index``."""
     name = f"{customer_id}/{what}/{version or '-'}/{request_index}"
-    return str(uuid.uuid5(REPORT_NAMESPACE, name))
+    return REPORT_PREFIX + str(uuid.uuid5(REPORT_NAMESPACE, name))
 
 
 class RegistryNames:

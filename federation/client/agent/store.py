@@ -36,6 +36,7 @@ from federation.client.agent.errors import AgentStateError
 from federation.client.agent.orm import (
     AdapterRow,
     AgentStateRow,
+    DirectiveRow,
     ModelVersionRow,
     RegistryReportRow,
     SampleRow,
@@ -51,6 +52,7 @@ from federation.client.agent.records import (
     AgentSnapshot,
     ChampionRecord,
     DecisionRecord,
+    DirectiveRecord,
     DriftRecord,
     ModelVersionRecord,
     RefreshRecord,
@@ -394,3 +396,23 @@ class AgentStore(StoreQueries):
                         error=a.error,
                     )
                 )
+
+    def add_directive(self, record: DirectiveRecord) -> None:
+        """Record an operator directive as applied (committed at once; a repeat is ignored)."""
+        d = record.directive
+        with self._transaction() as session:
+            if session.scalar(select(DirectiveRow.id).where(DirectiveRow.record_id == d.record_id)):
+                return
+            session.add(
+                DirectiveRow(
+                    record_id=d.record_id,
+                    action=d.action,
+                    version=d.version,
+                    reason=d.reason,
+                    actor=d.actor,
+                    request_index=record.request_index,
+                    candidate_id=record.candidate_id,
+                    status=record.status,
+                    error=record.error,
+                )
+            )

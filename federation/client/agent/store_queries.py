@@ -12,6 +12,7 @@ from federation.client.agent.orm import (
     AdapterRow,
     ChampionRow,
     DecisionRow,
+    DirectiveRow,
     DriftEventRow,
     ModelVersionRow,
     RefreshEventRow,
@@ -22,6 +23,8 @@ from federation.client.agent.records import (
     AdapterRecord,
     ChampionRecord,
     DecisionRecord,
+    Directive,
+    DirectiveRecord,
     DriftRecord,
     ModelVersionRecord,
     RefreshRecord,
@@ -30,6 +33,7 @@ from federation.client.agent.store_rows import (
     adapter_record,
     champion_record,
     decision_record,
+    directive_status,
     drift_record,
     refresh_record,
     version_record,
@@ -185,3 +189,20 @@ class StoreQueries:
                 select(RegistryReportRow.status, func.count()).group_by(RegistryReportRow.status)
             ).all()
             return {str(status): int(count) for status, count in rows}
+
+    # -- operator directives -------------------------------------------------------------------
+
+    def directives(self) -> list[DirectiveRecord]:
+        """Return the operator directives applied (or refused) so far, oldest first."""
+        with self._sessions() as session:
+            rows = session.scalars(select(DirectiveRow).order_by(DirectiveRow.id)).all()
+            return [
+                DirectiveRecord(
+                    directive=Directive(r.record_id, r.action, r.version, r.reason, r.actor),
+                    request_index=r.request_index,
+                    candidate_id=r.candidate_id,
+                    status=directive_status(r.status),
+                    error=r.error,
+                )
+                for r in rows
+            ]

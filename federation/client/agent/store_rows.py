@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 from federation.client.agent.errors import AgentStateError
 from federation.client.agent.orm import (
@@ -204,3 +205,10 @@ def champion_record(row: ChampionRow) -> ChampionRecord:
     return ChampionRecord(
         champion_kind(row.kind), row.version_id, row.adapter_id, row.from_index, row.reason
     )
+
+
+def directive_status(value: str) -> Literal["applied", "unchanged", "refused"]:
+    """Return a stored directive status, checked."""
+    if value not in ("applied", "unchanged", "refused"):
+        raise AgentStateError(f"unknown directive status {value!r} in the store")
+    return value  # type: ignore[return-value]

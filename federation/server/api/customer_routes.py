@@ -37,8 +37,7 @@ from federation.server.api.schemas import (
 from federation.server.registry import (
     Role,
     adopt_version,
-    adoption_history,
-    get_customer,
+    adoption_state,
     latest_privacy_entry,
     privacy_entries,
     record_ab_result,
@@ -66,12 +65,11 @@ async def get_adoption(
     require_customer(principal, customer_id)
 
     def work(session: Session) -> AdoptionState:
-        customer = get_customer(session, customer_id)
-        page = adoption_history(session, customer_id, limit=limit, offset=offset)
+        champion, page = adoption_state(session, customer_id, limit=limit, offset=offset)
         items = [AdoptionOut.of(r, r.ab_result) for r in page.items]
         return AdoptionState(
             customer_id=customer_id,
-            champion=customer.champion_version,
+            champion=champion,
             history=AdoptionPage(
                 items=items,
                 total=page.total,

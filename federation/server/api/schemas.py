@@ -10,7 +10,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from federation.server.registry import (
     ID_PATTERN,
     AbResult,
+    AbResultView,
     AdoptionRecord,
+    AdoptionView,
     ModelVersion,
     PrivacyLedgerEntry,
     model_signature,
@@ -145,7 +147,7 @@ class AbResultOut(_Out):
     created_at: datetime
 
     @classmethod
-    def of(cls, row: AbResult) -> AbResultOut:
+    def of(cls, row: AbResult | AbResultView) -> AbResultOut:
         """Build the response for ``row``."""
         return cls(
             id=row.client_id,
@@ -195,11 +197,16 @@ class AdoptionOut(BaseModel):
     previous_version: str | None
     reason: str
     actor: str
+    client_id: str | None = Field(
+        default=None, description="the reporter's idempotency id (agents report with one)"
+    )
     created_at: datetime
     ab_result: AbResultOut | None
 
     @classmethod
-    def of(cls, row: AdoptionRecord, ab: AbResult | None) -> AdoptionOut:
+    def of(
+        cls, row: AdoptionRecord | AdoptionView, ab: AbResult | AbResultView | None
+    ) -> AdoptionOut:
         """Build the response for ``row`` and its A/B result."""
         return cls(
             id=row.id,
@@ -208,6 +215,7 @@ class AdoptionOut(BaseModel):
             previous_version=row.previous_version,
             reason=row.reason,
             actor=row.actor,
+            client_id=row.client_id,
             created_at=row.created_at,
             ab_result=AbResultOut.of(ab) if ab is not None else None,
         )

@@ -8,6 +8,7 @@ from federation.server.registry.adoption import (
     adoption_history,
     record_ab_result,
 )
+from federation.server.registry.adoption_views import AbResultView, AdoptionView, adoption_state
 from federation.server.registry.artifact_store import DEFAULT_ARTIFACT_DIR, ArtifactStore
 from federation.server.registry.audit import list_audit, record_audit
 from federation.server.registry.customers import (
@@ -87,8 +88,10 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "TOKEN_PREFIX",
     "AbResult",
+    "AbResultView",
     "AdoptionAction",
     "AdoptionRecord",
+    "AdoptionView",
     "ApiToken",
     "ArtifactRefusedError",
     "ArtifactStore",
@@ -108,6 +111,7 @@ __all__ = [
     "ab_results_by_id",
     "adopt_version",
     "adoption_history",
+    "adoption_state",
     "authenticate",
     "build_manifest",
     "check_identifier",
