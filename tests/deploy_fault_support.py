@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,7 @@ def train(message: Message, context: Context) -> Message:
     if reply.has_error() or ARRAYS_KEY not in reply.content.array_records:
         return reply
     server_round = int(message.content.config_records[CONFIG_KEY]["server-round"])  # type: ignore[arg-type]
-    partition = int(context.node_config["partition-id"])
+    partition = partition_of(context.node_config)
     mode = parse_plan(os.environ.get(PLAN_ENV, "")).get((partition, server_round))
     record = reply.content.array_records[ARRAYS_KEY]
     if mode is None:
@@ -71,6 +72,14 @@ def train(message: Message, context: Context) -> Message:
 def evaluate(message: Message, context: Context) -> Message:
     """Evaluate with our ClientApp."""
     return _inner(message, context)
+
+
+def partition_of(node_config: Mapping[str, object]) -> int:
+    """Return the customer's number: ``partition-id``, or the ``N`` of ``customer-id = "...-N"``
+    on an agent's node (deployment mode)."""
+    if "partition-id" in node_config:
+        return int(str(node_config["partition-id"]))
+    return int(str(node_config["customer-id"]).rsplit("-", 1)[1])
 
 
 def parse_plan(text: str) -> dict[tuple[int, int], str]:

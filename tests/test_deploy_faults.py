@@ -1,18 +1,21 @@
 """Fault tests on Flower's deployment engine over loopback, with real processes (issue 7).
 
-One SuperLink (TLS, SuperNode authentication, its state in an SQLite file) and three
-SuperNodes run our app with a test-only ClientApp wrapper (:mod:`tests.deploy_fault_support`)
-through one scripted sequence of three rounds, so the processes are shared by every check:
+One SuperLink (TLS, SuperNode authentication, its state in an SQLite file) and three customer
+agents (``predis-fl agent --superlink ...``, each replaying a different bundled trace and
+supervising its own SuperNode, whose ClientApp trains on the agent's stored samples) run our
+app with a test-only ClientApp wrapper (:mod:`tests.deploy_fault_support`) through one scripted
+sequence of three rounds, so the processes are shared by every check:
 
-* round 1: customer 1's SuperNode is killed (SIGKILL of its process group) as the round
+* round 1: customer 1's agent is killed (SIGKILL of its process group and of its SuperNode) as
+  the round
   starts, and customer 2 sends a NaN update. The round completes with customer 0 alone (1
   failed and 1 excluded of 3 is within ``max-failed-fraction = 0.5``) once the killed node
   is given up: at ``round-timeout``, or earlier when Flower reports the node unavailable
   (its heartbeat expired). Both are recorded and logged with their reasons, and the merged
   base is customer 0's reply (saved by the wrapper);
-* round 2: customer 1, restarted with the same key, takes part again (a restarted agent
-  rejoins); customer 2 sends an oversized update (its update × 1e4), which is excluded, and
-  the merged base is the example-weighted mean of customers 0 and 1;
+* round 2: customer 1's agent, restarted on the same state directory and key, takes part
+  again (a restarted agent rejoins); customer 2 sends an oversized update (its update × 1e4),
+  which is excluded, and the merged base is the example-weighted mean of customers 0 and 1;
 * round 3: the SuperLink and the ServerApp are killed (SIGKILL of the SuperLink's process
   group and of every process it spawned: Flower starts its SuperExec, which runs the
   ServerApp, in a session of its own) while the round runs; the SuperLink is restarted on the
@@ -41,6 +44,7 @@ import pytest
 from federation.cli import main
 from federation.server.checkpoint_store import CheckpointStore
 from tests import deploy_fault_support as faults
+from tests.test_deploy_loopback import AGENT_REQUESTS, AGENT_SAMPLE_RATE, TRACE_ROOT, TRACES
 from tests.test_deploy_support import Loopback, Managed, app_copy, wait_for_port
 
 pytestmark = pytest.mark.slow
@@ -148,6 +152,8 @@ def _kill(managed: Managed) -> dict[int, str]:
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if not all((TRACE_ROOT / t).is_file() for t in TRACES):
+        pytest.skip(f"the bundled traces {TRACES} are not under {TRACE_ROOT} (set PREDIS_TRACES)")
     root = tmp_path_factory.mktemp("faults")
     keys = root / "keys"
     customers = [f"customer-{i}" for i in range(CUSTOMERS)]
@@ -178,14 +184,19 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         node_ids = [lb.register(keys / "supernodes" / f"{c}.pub") for c in customers]
 
         def start_node(i: int) -> Managed:
-            return lb.start_supernode(
-                f"{customers[i]}-{time.monotonic_ns()}",
-                keys / "supernodes" / f"{customers[i]}.key",
-                f"partition-id={i} num-partitions={CUSTOMERS}",
-                root_certificates=lb.ca,
+            agent = lb.start_agent(
+                customers[i],
+                TRACES[i],
+                root / "agents" / customers[i],
+                max_requests=AGENT_REQUESTS,
+                sample_rate=AGENT_SAMPLE_RATE,
             )
+            lb.wait_for_log(agent, "SuperNode started", timeout=300)
+            return agent
 
         nodes = [start_node(i) for i in range(CUSTOMERS)]
+        for node in nodes:  # every store holds its samples before the run starts
+            lb.wait_for_log(node, "replay finished", timeout=300)
         events["first_run"] = lb.run_app(config, app)
 
         # Kill customer 1 as round 1 starts; restart it once the round is saved.
