@@ -10,6 +10,7 @@ the recorded artifacts.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Iterator
@@ -407,7 +408,7 @@ class AgentRun:
         for refusal in refusals:
             self._store.add_model_version(
                 f"registry:{refusal.version}",
-                "",
+                hashlib.sha256(refusal.version.encode()).hexdigest(),  # one row per version
                 source="registry",
                 status="refused",
                 request_index=self.position,
