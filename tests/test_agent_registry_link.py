@@ -142,3 +142,41 @@ def test_only_operator_records_become_directives(tmp_path: Path) -> None:
     link._next_poll = 0.0
     link.step()
     assert link.take_directives() == []  # each record is a directive once
+
+
+def test_registry_settings_refuse_bad_input(tmp_path: Path) -> None:
+    from pydantic import SecretStr, ValidationError
+
+    from federation.client.agent import AgentConfigError, AgentSettings
+
+    keys = (tmp_path / "registry.pub",)
+    with pytest.raises(ValidationError, match="http:// or https://"):
+        AgentSettings(
+            registry_url="ftp://api", registry_token=SecretStr("t"), registry_trusted_keys=keys
+        )
+    with pytest.raises(ValidationError, match="registry_token"):
+        AgentSettings(registry_url="http://api", registry_trusted_keys=keys)
+    with pytest.raises(ValidationError, match="registry_trusted_keys"):
+        AgentSettings(registry_url="http://api", registry_token=SecretStr("t"))
+    token = tmp_path / "api.token"
+    token.write_text("pfl_secret\n")
+    token.chmod(0o644)
+    settings = AgentSettings(
+        registry_url="http://api", registry_token_file=token, registry_trusted_keys=keys
+    )
+    with pytest.raises(AgentConfigError, match="readable by others"):
+        settings.registry_bearer()
+    token.chmod(0o600)
+    assert settings.registry_bearer() == "pfl_secret"
+    assert "pfl_secret" not in repr(
+        AgentSettings(
+            registry_url="http://api",
+            registry_token=SecretStr("pfl_secret"),
+            registry_trusted_keys=keys,
+        )
+    )
+    missing = AgentSettings(
+        registry_url="http://api", registry_token_file=tmp_path / "nope", registry_trusted_keys=keys
+    )
+    with pytest.raises(AgentConfigError, match="cannot read"):
+        missing.registry_bearer()
