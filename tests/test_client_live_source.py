@@ -41,7 +41,7 @@ from federation.client.customer_data import (
     customer_of,
 )
 from federation.client.deployment_handlers import STATUS_LEDGER_UNAVAILABLE
-from federation.client.deployment_ledger import LEDGER_FILE, DeploymentLedger
+from federation.client.deployment_ledger import LEDGER_FILE, DeploymentLedger, federated_epsilon
 from federation.client.deployment_node import AgentNodeConfig
 from federation.server.base_weights import initial_base, to_array_record
 from tests.test_agent_support import encoder, loop_trace
@@ -190,6 +190,18 @@ def test_the_privacy_ledger_survives_a_restarted_node(agent_dir: Path, tmp_path:
     assert 0.0 < spent[0] < spent[1] <= 2.0
     saved = json.loads((state / LEDGER_FILE).read_text())
     assert len(json.loads(saved["trainer-state"]["ledger"])["history"]) == 2
+    # the agent beside the node reports what its federated rounds spent
+    assert federated_epsilon(state, CUSTOMER) == pytest.approx(spent[1])
+    settings = AgentSettings(state_dir=state, customer_id=CUSTOMER, cache_size="0.05")
+    with CustomerAgent(
+        settings,
+        TraceReplaySource(loop_trace(6000, 0)),
+        encoder=encoder(),
+        drift_monitor=lambda s: None,
+    ) as agent:
+        assert agent.run().epsilon_spent == pytest.approx(spent[1])
+        gauge = agent.metrics.epsilon_spent.labels(CUSTOMER)._value.get()
+    assert gauge == pytest.approx(spent[1])
 
 
 def test_a_changed_budget_is_declined(agent_dir: Path, tmp_path: Path) -> None:

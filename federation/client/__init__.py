@@ -28,7 +28,11 @@ from federation.client.customer_data import (
 )
 from federation.client.customer_examples import CustomerExamples, customer_examples
 from federation.client.customer_state import CustomerState
-from federation.client.deployment_ledger import DeploymentLedger, DeploymentLedgerError
+from federation.client.deployment_ledger import (
+    DeploymentLedger,
+    DeploymentLedgerError,
+    federated_epsilon,
+)
 from federation.client.deployment_node import AgentNodeConfig
 from federation.client.dp_trainer import DPSGDTrainer
 from federation.client.local_trainer import (
@@ -70,6 +74,7 @@ __all__ = [
     "client_level_epsilon",
     "customer_examples",
     "customer_of",
+    "federated_epsilon",
     "handle_evaluate",
     "handle_train",
     "make_client_app",

@@ -26,6 +26,7 @@ import base64
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,8 @@ from typing import Any
 
 from cache_core import write_atomic
 from federation.client.customer_state import CustomerState
+
+_log = logging.getLogger(__name__)
 
 #: The ledger file inside the agent's state directory.
 LEDGER_FILE = "federation-ledger.json"
@@ -195,3 +198,30 @@ def _decode(path: Path, value: object) -> _Scalar:
     if isinstance(value, bool | int | float | str):
         return value
     raise DeploymentLedgerError(f"{path}: malformed trainer-state value {value!r}")
+
+
+def federated_epsilon(state_dir: Path, customer_id: str) -> float | None:
+    """Return ε the customer's federated rounds have spent (DP-SGD ledger), if any is recorded.
+
+    Read by the customer's agent for its ``epsilon_spent`` figure and gauge; ``None`` when the
+    node has not trained with sample-level DP (no file, or no ledger in it) or the file cannot
+    be read (the agent then reports its own ledger; the node itself refuses rounds on a bad
+    file).
+    """
+    from federation.client.dp_trainer import LEDGER_KEY
+    from privacy import LedgerStateError, PrivacyLedger
+
+    try:
+        payload = DeploymentLedger(state_dir, customer_id).read()
+    except DeploymentLedgerError as exc:
+        _log.warning("federation ledger unreadable: %s", exc)
+        return None
+    trainer = payload.get("trainer-state") if payload is not None else None
+    text = trainer.get(LEDGER_KEY) if isinstance(trainer, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        return PrivacyLedger.from_json(text).spent
+    except LedgerStateError as exc:
+        _log.warning("federation ledger %s: %s", state_dir, exc)
+        return None

@@ -122,6 +122,7 @@ class AgentRun:
             if snapshot is None
             else PrivacyLedger.from_json(snapshot.ledger_json)
         )
+        self._epsilon = self._spent_epsilon()
         self.requests = self.hits = self.prefetch_issued = self._pf_used_base = 0
         self.wants_round = False
         self._live_batches = 0
@@ -389,7 +390,19 @@ class AgentRun:
         )
         self._pending = self._sink.target = PendingRecords()
         self._last_commit = self.position
+        self._epsilon = self._spent_epsilon()
         self.sync_registry()
+
+    def _spent_epsilon(self) -> float:
+        """Return ε the customer has spent.
+
+        That is its federated rounds' DP-SGD ledger, which the node's ClientApp keeps beside the
+        store in deployment, else the agent's own ledger.
+        """
+        from federation.client.deployment_ledger import federated_epsilon
+
+        federated = federated_epsilon(self._store.state_dir, self._s.customer_id)
+        return self.ledger.spent if federated is None else max(federated, self.ledger.spent)
 
     def sync_registry(self) -> None:
         """Exchange with the registry link: hand it what to report, record its answers.
@@ -455,7 +468,7 @@ class AgentRun:
             m.set(m.abtest_requests, decision.requests_used)
         m.set(m.watching, 1.0 if watch is not None else 0.0)
         m.set(m.champion_version, float(self.champion.version_id or 0))
-        m.set(m.epsilon_spent, self.ledger.spent)
+        m.set(m.epsilon_spent, self._epsilon)
         m.set(m.wants_round, 1.0 if self.wants_round else 0.0)
 
     def summary(self) -> AgentSummary:
@@ -484,7 +497,7 @@ class AgentRun:
             decisions=decisions,
             champion=champion,
             wants_round=self.wants_round,
-            epsilon_spent=self.ledger.spent,
+            epsilon_spent=self._epsilon,
             resumed_from=self._committed,
             recovery_consistent=self.recovery_consistent,
             abtest=None if trial is None else trial.test.decision.to_dict(),
