@@ -45,10 +45,22 @@ class CustomerAdapter(nn.Module):
     def __init__(self, buckets: int, in_features: int, hidden: int, rank: int) -> None:
         super().__init__()
         self.bucket_bias = nn.Embedding(buckets, 1)
-        nn.init.zeros_(self.bucket_bias.weight)
-        self.lora_down = nn.Parameter(torch.randn(rank, in_features) * 0.01)
+        self.lora_down = nn.Parameter(torch.empty(rank, in_features))
         self.lora_up = nn.Parameter(torch.zeros(hidden, rank))
         self.none_bias = nn.Parameter(torch.zeros(1))
+        self.reset(None)
+
+    @torch.no_grad()
+    def reset(self, generator: torch.Generator | None) -> None:
+        """Make this a fresh adapter: no effect on the scores, a random low-rank direction.
+
+        ``generator`` draws that direction (``None``: the global generator, as at construction).
+        """
+        nn.init.zeros_(self.bucket_bias.weight)
+        shape = self.lora_down.shape
+        self.lora_down.copy_(torch.randn(shape, generator=generator) * 0.01)
+        self.lora_up.zero_()
+        self.none_bias.zero_()
 
 
 class CandidateScorer(nn.Module):
@@ -187,6 +199,10 @@ class AccessModel(nn.Module):
             for k, v in self.state_dict().items()
             if k.startswith(ADAPTER_PREFIX)
         }
+
+    def reset_adapter(self, generator: torch.Generator | None = None) -> None:
+        """Replace the adapter by a fresh one drawn from ``generator`` (global one if ``None``)."""
+        self.adapter.reset(generator)
 
     def load_base_state(self, state: dict[str, Tensor]) -> None:
         """Replace the base weights; names and shapes must match exactly."""

@@ -180,3 +180,47 @@ def test_registry_settings_refuse_bad_input(tmp_path: Path) -> None:
     )
     with pytest.raises(AgentConfigError, match="cannot read"):
         missing.registry_bearer()
+
+
+def test_a_candidate_is_built_without_touching_the_global_generator(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    import numpy as np
+    import torch
+    from safetensors.numpy import save_file
+
+    from customer_models import load_model
+    from customer_models.features import FeaturizerConfig
+    from federation.client.agent import CandidateRefusedError
+    from federation.client.agent.registry_candidates import (
+        materialize_candidate,
+        registry_version_of,
+    )
+    from federation.server.base_weights import initial_base
+    from tests.test_agent_support import SMALL_MODEL
+
+    weights = initial_base(SMALL_MODEL, 3)
+    folder = tmp_path / "download"
+    folder.mkdir()
+    save_file(weights, str(folder / "base.safetensors"))
+    manifest = {
+        "version": "v7",
+        "round": 7,
+        "model_config": SMALL_MODEL.to_dict(),
+        "featurizer_config": asdict(FeaturizerConfig()),
+    }
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    first = materialize_candidate(folder, manifest, tmp_path / "a", encoder())
+    second = materialize_candidate(folder, manifest, tmp_path / "b", encoder())
+    # the agent's thread may be drawing from the global generator meanwhile
+    assert torch.equal(before, torch.random.get_rng_state())
+    assert (first / "adapter.safetensors").read_bytes() == (
+        second / "adapter.safetensors"
+    ).read_bytes()
+    assert registry_version_of(first) == "v7"
+    base = load_model(first, encoder=encoder()).model.base_state()
+    for name, value in weights.items():
+        np.testing.assert_array_equal(base[name].numpy(), value)
+    with pytest.raises(CandidateRefusedError, match="no model_config"):
+        materialize_candidate(folder, {"version": "v8"}, tmp_path / "c", encoder())

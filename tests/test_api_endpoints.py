@@ -408,7 +408,6 @@ def test_version_cache_is_a_bounded_lru() -> None:
     cache = VersionCache(capacity=2)
     entries = {
         v: CachedVersion(
-            model=None,  # type: ignore[arg-type]
             model_json=b"{}",
             artifact_name="w",
             artifact_sha256=v,

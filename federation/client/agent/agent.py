@@ -234,11 +234,7 @@ def _registry_link(
             verify=ssl.create_default_context(cafile=str(ca)) if ca is not None else True,
         )
 
-    refused = {
-        v.directory.removeprefix("registry:")
-        for v in store.model_versions("registry")
-        if v.status == "refused"
-    }
+    refused = set(store.refused_registry_versions())
     return RegistryLink(
         client,
         store.state_dir,

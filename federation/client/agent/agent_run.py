@@ -10,7 +10,6 @@ the recorded artifacts.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Iterator
@@ -73,6 +72,8 @@ class AgentRun:
         torch.set_num_threads(settings.threads)
         self._link = link
         self._names = RegistryNames(store)
+        self._reports_stale = True  # what the store holds is reported at the first sync
+        self._refused_count: int | None = None
         self._recorded_directives = store.directives()
         self._s = settings
         self._source = source
@@ -372,6 +373,7 @@ class AgentRun:
         if self.recovering:
             return
         p = self._pending
+        self._reports_stale = self._reports_stale or bool(p.decisions or p.champions)
         snapshot = self.snapshot()
         m = self._metrics
         issued = snapshot.prefetch_issued
@@ -413,30 +415,25 @@ class AgentRun:
         link = self._link
         if link is None or self.recovering:
             return
-        reports = pending_reports(
-            self._store, self._s.customer_id, self._names, self._store.answered_reports()
-        )
+        reports = None
+        if self._reports_stale:  # new decisions or champions were committed
+            reports = pending_reports(
+                self._store, self._s.customer_id, self._names, self._store.answered_reports()
+            )
+            self._reports_stale = False
         answers, refusals = link.sync(reports)
         self._store.record_answers(answers)
         for refusal in refusals:
-            self._store.add_model_version(
-                f"registry:{refusal.version}",
-                hashlib.sha256(refusal.version.encode()).hexdigest(),  # one row per version
-                source="registry",
-                status="refused",
-                request_index=self.position,
-                error=refusal.error,
-            )
+            self._store.add_refused_registry_version(refusal.version, refusal.error, self.position)
         m = self._metrics
         status = link.status()
         m.set(
             m.registry_reachable, math.nan if status.reachable is None else float(status.reachable)
         )
         m.set(m.registry_reports_waiting, float(status.reports_waiting))
-        m.set(
-            m.registry_refused,
-            float(sum(v.status == "refused" for v in self._store.model_versions("registry"))),
-        )
+        if refusals or self._refused_count is None:
+            self._refused_count = len(self._store.refused_registry_versions())
+        m.set(m.registry_refused, float(self._refused_count))
 
     def _finish_recovery(self) -> None:
         """Compare the re-run history with the store, then go live."""
@@ -510,9 +507,8 @@ class AgentRun:
         summary = self._link.status().to_dict()
         summary["reports_answered"] = self._store.registry_report_counts()
         summary["refused"] = [
-            {"version": v.directory.removeprefix("registry:"), "error": v.error}
-            for v in self._store.model_versions("registry")
-            if v.status == "refused"
+            {"version": version, "error": error}
+            for version, error in self._store.refused_registry_versions().items()
         ]
         summary["directives"] = [r.to_dict() for r in self._store.directives()]
         return summary

@@ -75,8 +75,14 @@ def materialize_candidate(
         raise CandidateRefusedError(
             f"registry version {version}: unreadable weights: {exc}"
         ) from None
-    torch.manual_seed(0)  # the fresh adapter is replaced by the customer's own before testing
-    model = AccessModel(config)
+    # Built on the meta device, the model draws nothing from the global random generator: this
+    # runs on the registry link's thread, beside the agent's seeded model work.
+    with torch.device("meta"):
+        model = AccessModel(config)
+    model.to_empty(device="cpu")
+    # A fresh adapter from a fixed seed (the same version gives the same candidate bytes); the
+    # challenger builder replaces it by the customer's own, refitted, before testing.
+    model.reset_adapter(torch.Generator().manual_seed(0))
     try:
         model.load_base_state(dict(base))
     except (ModelFileError, ValueError, RuntimeError) as exc:

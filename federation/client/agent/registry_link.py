@@ -182,15 +182,17 @@ class RegistryLink:
             self._client.close()
             self._client = None
 
-    def sync(self, reports: list[Report]) -> tuple[list[RegistryAnswer], list[Refusal]]:
+    def sync(self, reports: list[Report] | None) -> tuple[list[RegistryAnswer], list[Refusal]]:
         """Hand over the unanswered reports; take the answers and refusals since the last call.
 
-        ``reports`` replaces the waiting ones (they are recomputed from the store each time,
-        minus what is answered); the caller records what this returns.
+        ``reports`` replaces the waiting ones (the agent recomputes them from its store when
+        it has committed new records, minus what is answered); ``None`` keeps them. The
+        caller records what this returns.
         """
         with self._lock:
             answered = {a.report_id for a in self._answers}
-            self._outbox = [r for r in reports if r.report_id not in answered]
+            if reports is not None:
+                self._outbox = [r for r in reports if r.report_id not in answered]
             answers, self._answers = self._answers, []
             refusals, self._refusals = self._refusals, []
         if self._outbox:
@@ -272,30 +274,19 @@ class RegistryLink:
         return self._client
 
     def _poll_versions(self) -> None:
-        from federation.server.api import RegistryClientError
-
-        try:
-            page = self._api().list_versions(limit=1)
-        except RegistryClientError as exc:
-            if exc.status in (401, 403):
-                raise _AuthError(f"the API refused the agent's token: {exc}") from None
-            raise
+        page = self._call(lambda api: api.list_versions(limit=1))
         items = page.get("items") or []
         if not items:
             return
-        version = str(items[0]["version"])
-        if version not in self._refused and not (self.candidates / version).exists():
-            self._fetch(version)
+        self._ensure(str(items[0]["version"]))
         self._poll_directives()
 
     def _poll_directives(self) -> None:
         from federation.server.api import RegistryClientError
 
         try:
-            state = self._api().adoption(self._customer)
+            state = self._call(lambda api: api.adoption(self._customer))
         except RegistryClientError as exc:
-            if exc.status in (401, 403):
-                raise _AuthError(f"the API refused the agent's token: {exc}") from None
             if exc.status == 404:
                 return  # the registry has no records of this customer yet
             raise
@@ -304,17 +295,13 @@ class RegistryLink:
         if not newer:
             return
         self._last_directive = max(int(r["id"]) for r in newer)
-        ours = [r for r in newer if not str(r.get("client_id") or "").startswith(REPORT_PREFIX)]
-        if not ours:
+        operator = [r for r in newer if not str(r.get("client_id") or "").startswith(REPORT_PREFIX)]
+        if not operator:
             return
-        record = max(ours, key=lambda r: int(r["id"]))
+        record = max(operator, key=lambda r: int(r["id"]))
         version = record.get("version")
-        if (
-            version is not None
-            and version not in self._refused
-            and not (self.candidates / version).exists()
-        ):
-            self._fetch(str(version))
+        if version is not None:
+            self._ensure(str(version))
         directive = Directive(
             record_id=int(record["id"]),
             action=str(record["action"]),
@@ -331,6 +318,23 @@ class RegistryLink:
         )
         with self._lock:
             self._directives.append(directive)
+
+    def _call(self, request: Callable[[RegistryClient], dict[str, Any]]) -> dict[str, Any]:
+        """Run one API request; a refused token becomes :class:`_AuthError` (retried later)."""
+        from federation.server.api import RegistryClientError
+
+        try:
+            return request(self._api())
+        except RegistryClientError as exc:
+            if exc.status in (401, 403):
+                # A bad or foreign token is not the request's fault: keep everything, back off.
+                raise _AuthError(f"the API refused the agent's token: {exc}") from None
+            raise
+
+    def _ensure(self, version: str) -> None:
+        """Download and materialize ``version`` unless it is here already or was refused."""
+        if version not in self._refused and not (self.candidates / version).exists():
+            self._fetch(version)
 
     def _fetch(self, version: str) -> None:
         from privacy import ArtifactVerificationError
@@ -366,9 +370,6 @@ class RegistryLink:
                     report.report_id, report.kind, report.request_index, report.version, "sent"
                 )
             except RegistryClientError as exc:
-                if exc.status in (401, 403):
-                    # A bad or foreign token is not the report's fault: keep it, back off.
-                    raise _AuthError(f"the API refused the agent's token: {exc}") from None
                 _log.warning("the adoption API refused report %s: %s", report.report_id, exc)
                 answer = RegistryAnswer(
                     report.report_id,
@@ -384,8 +385,7 @@ class RegistryLink:
                     self._outbox.pop(0)
 
     def _post(self, report: Report) -> None:
-        api = self._api()
         if report.kind == "ab_result":
-            api.post_ab_result(self._customer, **report.body)
+            self._call(lambda api: api.post_ab_result(self._customer, **report.body))
         else:
-            api.post_adoption(self._customer, **report.body)
+            self._call(lambda api: api.post_adoption(self._customer, **report.body))

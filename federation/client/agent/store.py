@@ -20,6 +20,7 @@ Writes come in two kinds:
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,7 +59,7 @@ from federation.client.agent.records import (
     RefreshRecord,
     RegistryAnswer,
 )
-from federation.client.agent.store_queries import StoreQueries
+from federation.client.agent.store_queries import REFUSED_PREFIX, StoreQueries
 from federation.client.agent.store_rows import (
     adapter_record,
     champion_row,
@@ -369,6 +370,17 @@ class AgentStore(StoreQueries):
             return version_record(row)
 
     # -- reports to the adoption API -----------------------------------------------------------
+
+    def add_refused_registry_version(self, version: str, error: str, request_index: int) -> None:
+        """Record that registry ``version`` was refused (one row per version), with the error."""
+        self.add_model_version(
+            f"{REFUSED_PREFIX}{version}",
+            hashlib.sha256(version.encode()).hexdigest(),
+            source="registry",
+            status="refused",
+            request_index=request_index,
+            error=error,
+        )
 
     def record_answers(self, answers: list[RegistryAnswer]) -> None:
         """Record the adoption API's answers to reports (one transaction; repeats ignored)."""

@@ -39,6 +39,9 @@ from federation.client.agent.store_rows import (
     version_record,
 )
 
+#: Directory recorded for a registry version the agent refused (it has no directory).
+REFUSED_PREFIX = "registry:"
+
 #: Row layout of :meth:`StoreQueries.recent_samples`.
 STORED_SAMPLE_DTYPE = np.dtype(
     [("request_index", "<i8"), ("timestamp", "<f8"), ("key", "<u8"), ("op", "u1"), ("hit", "u1")]
@@ -181,6 +184,14 @@ class StoreQueries:
         """Return the ids of the reports the adoption API has answered (sent or rejected)."""
         with self._sessions() as session:
             return set(session.scalars(select(RegistryReportRow.report_id)))
+
+    def refused_registry_versions(self) -> dict[str, str | None]:
+        """Return registry version → error of every version the agent refused."""
+        return {
+            v.directory.removeprefix(REFUSED_PREFIX): v.error
+            for v in self.model_versions("registry")
+            if v.status == "refused"
+        }
 
     def registry_report_counts(self) -> dict[str, int]:
         """Return how many answered reports there are, by status (``sent``, ``rejected``)."""

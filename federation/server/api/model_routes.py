@@ -67,10 +67,8 @@ async def _version(request: Request, version: str) -> CachedVersion:
 
         def work(session: Session) -> CachedVersion:
             row = get_model_version(session, version)
-            model = ModelOut.of(row)
             return CachedVersion(
-                model=model,
-                model_json=model.model_dump_json().encode(),
+                model_json=ModelOut.of(row).model_dump_json().encode(),
                 artifact_name=next(iter(row.manifest["files"])),
                 artifact_sha256=row.artifact_sha256,
                 artifact_size=row.artifact_size,

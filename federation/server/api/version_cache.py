@@ -13,17 +13,14 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from federation.server.api.schemas import ModelOut
-
 #: Versions kept per worker process.
 DEFAULT_CAPACITY = 256
 
 
 @dataclass(frozen=True)
 class CachedVersion:
-    """What the version endpoints need of one registered version."""
+    """What the version endpoints need of one registered version (its JSON body ready)."""
 
-    model: ModelOut
     model_json: bytes
     artifact_name: str
     artifact_sha256: str
