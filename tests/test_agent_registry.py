@@ -57,6 +57,19 @@ def _publish(database: str, artifacts: Path, key: Path, model_dir: Path, version
         engine.dispose()
 
 
+def _publish_tampered(registry: dict[str, Any], version: str) -> None:
+    """Publish ``version`` properly, then flip a byte of its stored weights."""
+    root: Path = registry["root"]
+    _publish(
+        registry["server"].database, root / "artifacts", registry["key"], registry["model"], version
+    )
+    stored = [p for p in (root / "artifacts").rglob("*") if p.is_file() and version in str(p)]
+    weights = next(p for p in stored if p.suffix == ".safetensors")
+    data = bytearray(weights.read_bytes())
+    data[-8] ^= 0xFF
+    weights.write_bytes(bytes(data))
+
+
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("registry")
@@ -204,16 +217,8 @@ def test_reports_wait_while_the_api_is_down(registry: dict[str, Any], tmp_path: 
 def test_tampered_artifact_is_refused_and_recorded(
     registry: dict[str, Any], tmp_path: Path
 ) -> None:
-    root: Path = registry["root"]
     bad = "fed-r0002"
-    _publish(
-        registry["server"].database, root / "artifacts", registry["key"], registry["model"], bad
-    )
-    stored = [p for p in (root / "artifacts").rglob("*") if p.is_file() and bad in str(p)]
-    weights = next(p for p in stored if p.suffix == ".safetensors")
-    data = bytearray(weights.read_bytes())
-    data[-8] ^= 0xFF
-    weights.write_bytes(bytes(data))
+    _publish_tampered(registry, bad)
     settings = _settings(registry, tmp_path / "agent", customer_id="acme")
     with _agent(settings) as agent:
         link = agent.registry
@@ -279,3 +284,28 @@ def test_operator_directives_are_followed_and_replayed(
     assert again.recovery_consistent is True
     assert resumed.champion == summary.champion
     assert resumed.hit_ratio == summary.hit_ratio
+
+
+def test_a_directive_to_a_version_that_fails_verification_is_refused(
+    registry: dict[str, Any], tmp_path: Path
+) -> None:
+    bad = "fed-r0003"
+    _publish_tampered(registry, bad)
+    _post_admin(registry, "globex", {"version": bad, "action": "adopt", "reason": "pin"})
+    settings = _settings(registry, tmp_path / "agent", customer_id="globex")
+    with _agent(settings, trace_len=0) as agent:
+        link = agent.registry
+        assert link is not None
+        agent.run(max_requests=4096)
+        _wait(lambda: link.status().directives_waiting == 1)
+        summary = agent.run(max_requests=8192)
+    assert summary.registry is not None
+    (directive,) = summary.registry["directives"]
+    assert (directive["action"], directive["version"], directive["status"]) == (
+        "adopt",
+        bad,
+        "refused",
+    )
+    assert "not available" in directive["error"]
+    assert bad in [r["version"] for r in summary.registry["refused"]]
+    assert summary.champion["kind"] == "none"  # the champion keeps running
