@@ -61,6 +61,7 @@ from cache_core.synthetic import zipf_workload
 from cache_core.trace import Trace
 from cache_core.traces import bundled_traces, read_trace
 from customer_models.abtest import (
+    DEFAULT_MIN_REQUESTS,
     DegradationMonitor,
     GhostCache,
     PairedSequentialTest,
@@ -113,8 +114,16 @@ def naive_peeking(champion: Bits, challenger: Bits, every: int = PEEK_EVERY) -> 
     return bool(np.any((trials > 0) & (binom.sf(wins - 1, trials, 0.5) < ALPHA)))
 
 
-def shadow(champion: Bits, challenger: Bits, cap: int, dispersion: Any = "auto") -> Any:
-    test = PairedSequentialTest(alpha=ALPHA, max_requests=cap, dispersion=dispersion)
+def shadow(
+    champion: Bits,
+    challenger: Bits,
+    cap: int,
+    dispersion: Any = "auto",
+    min_requests: int = DEFAULT_MIN_REQUESTS,
+) -> Any:
+    test = PairedSequentialTest(
+        alpha=ALPHA, max_requests=cap, dispersion=dispersion, min_requests=min_requests
+    )
     return test.update(champion, challenger)
 
 
@@ -266,12 +275,15 @@ def real_pairs(traces: dict[str, Any], max_requests: int, seeds: int) -> list[di
         rng = np.random.default_rng(5)
         starts = rng.integers(0, max(n - WINDOW, 1), seeds)
         better, exact, worse, split, switchback, window_diff = [], [], [], [], [], []
+        early, early_worse = [], []
         for seed, s in enumerate(starts.tolist()):
             ca, cb = a.hits[s : s + WINDOW], b.hits[s : s + WINDOW]
             window_diff.append(float(cb.mean()) - float(ca.mean()))
             better.append(shadow(ca, cb, WINDOW))
             exact.append(shadow(ca, cb, WINDOW, dispersion=1.0))
             worse.append(shadow(cb, ca, WINDOW))
+            early.append(shadow(ca, cb, WINDOW, min_requests=0))
+            early_worse.append(shadow(cb, ca, WINDOW, min_requests=0))
             arms = split_arms(keys[s : s + WINDOW], salt=seed)
             routed = np.where(arms == 1, cb, ca).astype(np.uint8)
             split.append(TrafficSplitTest(alpha=ALPHA, max_requests=WINDOW).update(arms, routed))
@@ -303,6 +315,8 @@ def real_pairs(traces: dict[str, Any], max_requests: int, seeds: int) -> list[di
                 "median_dispersion": float(np.median([d.dispersion for d in better])),
                 "shadow_worse_p_adopt": w["p_adopt"],
                 "shadow_worse_p_reject": w["p_reject"],
+                "shadow_no_minimum": summarize(early),
+                "shadow_no_minimum_worse_p_adopt": summarize(early_worse)["p_adopt"],
                 "split_key_hash": summarize(split),
                 "split_switchback": summarize(switchback),
             }
@@ -517,7 +531,8 @@ def main() -> None:
             "max_requests": args.max_requests,
             "null_max_requests": args.null_max_requests,
             "test": "PairedSequentialTest defaults (Beta(10,10) one-sided mixtures, dispersion "
-            "'auto'); 'exact' rows use dispersion=1",
+            f"'auto', no decision before {DEFAULT_MIN_REQUESTS} requests or the cap); 'exact' "
+            "rows use dispersion=1; 'no minimum' rows min_requests=0",
             "split": "TrafficSplitTest defaults (tau 0.02, intervals of 1000, 10 burn-in)",
         },
     }

@@ -22,10 +22,12 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PREDIS_CUSTOMER_SECRET", SECRET_HEX)
-    monkeypatch.setenv("PREDIS_AGENT_AB_SAMPLE_RATE", "0.5")
+    keep = {"PREDIS_AGENT_AB_SAMPLE_RATE": "0.5", "PREDIS_AGENT_AB_MIN_REQUESTS": "500"}
     for name in list(os.environ):
-        if name.startswith("PREDIS_AGENT_") and name != "PREDIS_AGENT_AB_SAMPLE_RATE":
+        if name.startswith("PREDIS_AGENT_") and name not in keep:
             monkeypatch.delenv(name)
+    for name, value in keep.items():  # a short replay: decide early (the default is 10,000)
+        monkeypatch.setenv(name, value)
 
 
 def _agent(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

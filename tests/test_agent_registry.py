@@ -103,6 +103,7 @@ def _settings(registry: dict[str, Any], state: Path, **over: Any) -> AgentSettin
         "cache_size": "150",  # half the loop: plain LRU misses it, the model's prefetches hit
         "persist_interval": 4096,
         "ab_sample_rate": 1.0,
+        "ab_min_requests": 1000,  # a short replay: decide early (the default is 10,000)
         "rollback_confirm": 1000,
         "registry_url": registry["server"].url,
         "registry_token": registry["tokens"][over.get("customer_id", "acme")],

@@ -25,6 +25,7 @@ def test_adopted_model_is_rolled_back_after_the_traffic_switches(
         cache_size="150",  # half the loop: plain LRU misses it, the model's prefetches hit
         persist_interval=4096,
         ab_sample_rate=sample_rate,
+        ab_min_requests=500,  # a short replay: decide early (the default is 10,000)
         rollback_confirm=CONFIRM,
         batch_size=BATCH,
     )

@@ -37,6 +37,7 @@ def _settings(state: Path, **kw: Any) -> AgentSettings:
         "persist_interval": 4096,
         "sample_rate": 0.05,
         "ab_sample_rate": 0.2,
+        "ab_min_requests": 500,  # short replays: decide early (the default is 10,000)
         "refit_min_samples": 256,
         "refit_steps": 4,
         "rollback_confirm": 500,

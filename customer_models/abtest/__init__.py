@@ -23,12 +23,13 @@ from customer_models.abtest.outcomes import (
     model_outcomes,
     prefetcher_outcomes,
 )
-from customer_models.abtest.paired_sprt import PairedSequentialTest
+from customer_models.abtest.paired_sprt import DEFAULT_MIN_REQUESTS, PairedSequentialTest
 from customer_models.abtest.split_msprt import TrafficSplitTest, split_arms, switchback_arms
 
 __all__ = [
     "ADOPT",
     "CONTINUE",
+    "DEFAULT_MIN_REQUESTS",
     "INCONCLUSIVE",
     "PREFETCHER_NAMES",
     "REJECT",

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from federation.cli.options import add_trace_arguments, positive_int
+from federation.cli.options import add_trace_arguments, non_negative_int, positive_int
 
 if TYPE_CHECKING:
     from cache_core.trace import Trace
@@ -68,6 +68,14 @@ def add_parser(sub: Any) -> None:
         default=None,
         metavar="N",
         help="request cap of the test: inconclusive after N live requests (default: all)",
+    )
+    parser.add_argument(
+        "--min-requests",
+        type=non_negative_int,
+        default=10_000,
+        metavar="N",
+        help="shadow mode: no decision before N live requests, or the cap if smaller (default "
+        "10,000; 0 decides from the first request)",
     )
     parser.add_argument(
         "--mode",
@@ -152,9 +160,10 @@ def _run_test(
         raise AbTestError(f"{trace.name}: the test segment is empty (too few requests)")
     cap = live if args.max_requests is None else min(args.max_requests, live)
     if args.mode == "shadow":
-        return PairedSequentialTest(alpha=args.alpha, max_requests=cap).update(
-            champion.hits, challenger.hits
-        ), cap
+        test = PairedSequentialTest(
+            alpha=args.alpha, max_requests=cap, min_requests=args.min_requests
+        )
+        return test.update(champion.hits, challenger.hits), cap
     if args.mode == "split-key":
         arms = split_arms(trace.keys[champion.test_start :], args.salt)
     else:

@@ -22,6 +22,23 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """Parse an integer ``>= 0`` for argparse.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not a non-negative integer.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
 def add_trace_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--trace [FORMAT:]PATH`` and ``--format F`` to ``parser``."""
     from cache_core.traces import TRACE_FORMATS

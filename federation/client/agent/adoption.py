@@ -394,7 +394,9 @@ class Adoption:
         shadow = None
         warmup = 0
         if s.ab_mode == "shadow":
-            test = PairedSequentialTest(alpha=s.ab_alpha, max_requests=s.ab_max_requests)
+            test = PairedSequentialTest(
+                alpha=s.ab_alpha, max_requests=s.ab_max_requests, min_requests=s.ab_min_requests
+            )
             shadow = ShadowPair(self._capacity, s.ab_sample_rate, s.degree)
             warmup = max(WARMUP_CAPACITIES * shadow.capacity, s.rollback_confirm)
         else:

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cache_core.replay import resolve_capacity
+from customer_models.abtest import DEFAULT_MIN_REQUESTS
 
 #: Name of the SQLite database inside the state directory (when no URL is given).
 DATABASE_FILE = "agent.db"
@@ -83,6 +84,11 @@ class AgentSettings(BaseSettings):
         False-adoption rate of the always-valid sequential test (0.05).
     ab_max_requests
         Requests a test may count before it ends ``inconclusive`` (200,000).
+    ab_min_requests
+        Requests a shadow test counts before it may decide (10,000, the test's default:
+        the dispersion estimate then rests on 100 blocks, and a traffic phase shorter than
+        that cannot decide alone; see :class:`customer_models.abtest.PairedSequentialTest`).
+        Like ``ab_max_requests`` it counts the sampled requests the ghosts see.
     ab_sample_rate
         Spatial (key-hash) sample of keys whose requests the shadow ghost caches and the
         degradation watch see, with the ghosts' capacity scaled alike, as SHARDS does (0.01:
@@ -169,6 +175,7 @@ class AgentSettings(BaseSettings):
     ab_mode: ABMode = "shadow"
     ab_alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
     ab_max_requests: int = Field(default=200_000, gt=0)
+    ab_min_requests: int = Field(default=DEFAULT_MIN_REQUESTS, ge=0)
     ab_sample_rate: float = Field(default=0.01, gt=0.0, le=1.0)
     rollback_delta: float = Field(default=0.002, gt=0.0, lt=1.0)
     rollback_tolerance: float = Field(default=0.02, ge=0.0, lt=1.0)
