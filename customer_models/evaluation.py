@@ -87,6 +87,7 @@ def evaluate_model(
     config: TrainConfig,
     *,
     progress: Callable[[int], object] | None = None,
+    test_start: int | None = None,
 ) -> ModelEvaluation:
     """Evaluate ``model`` as a prefetcher on ``trace`` (see the module docstring).
 
@@ -105,11 +106,29 @@ def evaluate_model(
         ``hit_tolerance``, ``threads`` and the featurizer settings.
     progress
         Called with the number of requests featurized per block.
+    test_start
+        First request whose hit counts (default: the end of the training part). A later start
+        evaluates a model trained on less than the requests before the test segment (a
+        cold-start customer trains on its first 2% and is tested on the last 30%, as every
+        other customer); the requests in between are replayed, unscored by the threshold
+        choice, as the live cache would see them.
+
+    Raises
+    ------
+    ValueError
+        If ``test_start`` lies inside the training part or beyond the trace.
     """
     import torch
 
     torch.set_num_threads(config.threads)
     val_start, train_end = split_points(len(trace), config)
+    if test_start is None:
+        test_start = train_end
+    elif not train_end <= test_start < len(trace):
+        raise ValueError(
+            f"test_start must be in [{train_end}, {len(trace)}) (after the training part), "
+            f"got {test_start}"
+        )
     ids = trace.dense_ids
     buckets = bucket_of_ids(encoder, ids, trace.keys, model.config.adapter_buckets)
     featurizer = CandidateFeaturizer(trace, config=config.featurizer)
@@ -126,7 +145,7 @@ def evaluate_model(
         ranked.probs,
         threshold=chosen.threshold,
         degree=config.degree,
-        test_start=train_end,
+        test_start=test_start,
     )
     return _evaluation(result, ranked, capacity, config.degree, chosen.threshold, trials)
 

@@ -78,8 +78,10 @@ def build_report(result: SimulationResult, no_dp: SimulationResult | None = None
             "adapter_steps": _first(ok, "adapter_steps"),
             "evaluation": (
                 "LRU at the customer's capacity, at most 2 prefetches per request; hits counted "
-                "on the customer's test segment (the last 1 - train_fraction of its segment); "
-                "thresholds chosen on the validation slice of the training part"
+                "on the customer's test segment (the last 30% of its segment, for a customer "
+                "training on less, such as a cold start, too; after its training part for one "
+                "training on more); thresholds chosen on the validation slice of the training "
+                "part"
             ),
             "run_config": config,
         },

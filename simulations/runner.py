@@ -418,6 +418,7 @@ def _customer_figures(entry: dict[str, Any]) -> dict[str, Any]:
         "unique_objects": entry.get("unique-objects"),
         "capacity": entry.get("capacity"),
         "test_requests": entry.get("test-requests"),
+        "test_start": entry.get("test-start"),
         "hit_ratio": {v: float(entry[f"hit-ratio-{v}"]) for v in variants},
         "prefetches_per_request": {v: float(entry[f"ppr-{v}"]) for v in variants},
         "thresholds": {

@@ -107,3 +107,26 @@ def test_client_says_when_its_report_fails() -> None:
     status = reply.content.config_records[STATUS_KEY]
     assert status["code"] == STATUS_REPORT_FAILED and "trace unreadable" in str(status["reason"])
     assert reply.content.config_records[FINAL_REPORT_KEY]["name"] == "customer-0"
+
+
+def test_a_customer_training_on_less_is_still_tested_on_the_last_30_percent(
+    tmp_path: Path,
+) -> None:
+    # A cold start trains on its first 20% here (2% in the scenario) but is tested where every
+    # customer is, on the last 30% of its segment (design §4, issue 4's report protocol).
+    source = SyntheticScenario(TINY["synthetic-requests"], train_fraction=0.2)
+    cfg = config(tmp_path, **{"num-server-rounds": 1})
+    grid = InMemoryGrid(make_client_app(TINY, data_source=source), 3)
+    run_federation(grid, cfg, final_report=True, adapter_steps=2)
+    report = json.loads((Path(cfg.checkpoint_dir) / FINAL_REPORT_FILE).read_text())
+    assert report["failed"] == []
+    for entry in report["customers"]:
+        trace = source.customer_trace(entry["partition-id"], 3)
+        n = len(trace)
+        assert entry["train-fraction"] == 0.2
+        assert entry["test-start"] == int(0.7 * n)
+        assert entry["test-requests"] == n - int(0.7 * n)
+        capacity = entry["capacity"]
+        for variant, prefetcher in (("lru", "none"), ("markov", "markov2")):
+            expected = evaluate_prefetch(trace, capacity, prefetcher, degree=2, train_fraction=0.7)
+            assert entry[f"hit-ratio-{variant}"] == expected.hit_ratio

@@ -229,6 +229,23 @@ def test_evaluation_ignores_requests_before_the_test_segment(
     assert a.hits != b.hits
 
 
+def test_a_later_test_start_counts_from_there_and_a_start_inside_training_is_refused(
+    trained: tuple[AccessModel, KeyEncoder], trace: Trace
+) -> None:
+    # A customer trained on its first 20% is tested on the last 30%, like every other one.
+    model, encoder = trained
+    n = len(trace)
+    early = replace(FAST, train_fraction=0.2)
+    start = int(0.7 * n)
+    result = evaluate_model(trace, 100, model, encoder, early, test_start=start)
+    assert result.requests_evaluated == n - start
+    default = evaluate_model(trace, 100, model, encoder, early)
+    assert default.requests_evaluated == n - int(0.2 * n)
+    for bad in (int(0.2 * n) - 1, n):
+        with pytest.raises(ValueError, match="test_start"):
+            evaluate_model(trace, 100, model, encoder, early, test_start=bad)
+
+
 def test_threshold_rule_prefers_less_traffic_within_tolerance() -> None:
     trials = [
         ThresholdTrial(0.0, 0.900, 1.2),

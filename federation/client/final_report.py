@@ -10,7 +10,10 @@ by the DP guarantee, which applies to the shared-base updates.)
 Protocol (design §4, as ``predis-fl evaluate``): the customer's segment is replayed in order
 through LRU at its capacity (its scenario ``capacity``, by default 1% of the segment's unique
 objects) with at most ``degree = 2`` prefetches per request; hits count on the test segment, the
-last ``1 - train_fraction`` of the segment (the last 30% by default). Variants:
+last 30% of the segment (:data:`TEST_START_FRACTION`) for every customer. A customer that trains
+on less (a cold start trains on its first 2%) is tested on the same last 30%: the requests in
+between are replayed (the cache and the online successor tables see them) but nothing trains
+on them. A customer training on more than 70% is tested after its training part. Variants:
 
 ``lru``
     No prefetching.
@@ -71,6 +74,8 @@ _log = logging.getLogger(__name__)
 DEGREE = 2
 #: The non-learned prefetcher reported as ``markov``.
 MARKOV_PREFETCHER = "markov2"
+#: Where every customer's test segment starts, as a share of its segment (design §4).
+TEST_START_FRACTION = TrainConfig().train_fraction
 #: The learned variants, in report order.
 LEARNED_VARIANTS = ("local", "global", "personalized")
 
@@ -144,6 +149,8 @@ def customer_report(
     train_config = TrainConfig(
         train_fraction=fraction, degree=DEGREE, threads=1, label_horizon=config.label_horizon
     )
+    test_fraction = max(fraction, TEST_START_FRACTION)
+    test_start = math.floor(test_fraction * len(trace))
     out: dict[str, Any] = {
         "name": data.name or f"customer-{customer}",
         "partition-id": customer,
@@ -152,6 +159,7 @@ def customer_report(
         "capacity": capacity,
         "degree": DEGREE,
         "train-fraction": fraction,
+        "test-start": test_start,
         "rounds-trained": state.rounds_trained,
         "local-steps": state.local_steps,
         "adapter-steps": adapter_steps,
@@ -159,7 +167,7 @@ def customer_report(
     }
     for variant, prefetcher in (("lru", "none"), ("markov", MARKOV_PREFETCHER)):
         result = evaluate_prefetch(
-            trace, capacity, prefetcher, degree=DEGREE, train_fraction=fraction
+            trace, capacity, prefetcher, degree=DEGREE, train_fraction=test_fraction
         )
         out[f"hit-ratio-{variant}"] = result.hit_ratio
         out[f"ppr-{variant}"] = result.prefetches_per_request
@@ -170,7 +178,9 @@ def customer_report(
         "local": _local_model(config, examples, customer, state.local_steps),
     }
     for variant in LEARNED_VARIANTS:
-        evaluation = evaluate_model(trace, capacity, models[variant], encoder, train_config)
+        evaluation = evaluate_model(
+            trace, capacity, models[variant], encoder, train_config, test_start=test_start
+        )
         out[f"hit-ratio-{variant}"] = evaluation.hit_ratio
         out[f"ppr-{variant}"] = evaluation.prefetches_per_request
         out[f"threshold-{variant}"] = _finite(evaluation.threshold)
