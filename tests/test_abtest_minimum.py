@@ -13,19 +13,7 @@ from customer_models.abtest import (
     TrafficSplitTest,
     adoption_test_from_state,
 )
-
-
-def stream(
-    rng: np.random.Generator, n: int, discordance: float, win: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Champion/challenger hit bits; the challenger wins a discordant request w.p. ``win``."""
-    champion = (rng.random(n) < 0.6).astype(np.uint8)
-    challenger = champion.copy()
-    disc = rng.random(n) < discordance
-    wins = rng.random(n) < win
-    challenger[disc] = wins[disc]
-    champion[disc] = ~wins[disc]
-    return champion, challenger
+from tests.test_abtest_sequential import paired_stream as stream
 
 
 def reversal(seed: int) -> tuple[np.ndarray, np.ndarray]:
