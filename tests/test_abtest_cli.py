@@ -87,6 +87,27 @@ def test_json_adopts_markov2_over_lru(
     assert json.loads(out)["decision"] == "reject"
 
 
+def test_min_requests_sets_when_the_test_may_decide(
+    chain_trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The 9,000 live requests are below the default minimum of 10,000: it decides at the cap.
+    code, out, err = abtest(capsys, chain_trace, "none", "markov2", "--json")
+    assert code == 0, err
+    default = json.loads(out)
+    assert default["decision"] == "adopt" and default["requests_used"] == 9_000
+    code, out, _ = abtest(capsys, chain_trace, "none", "markov2", "--json", "--min-requests", "0")
+    early = json.loads(out)
+    assert early["decision"] == "adopt" and early["requests_used"] < 2_000
+    code, out, _ = abtest(
+        capsys, chain_trace, "none", "markov2", "--json", "--min-requests", "2500"
+    )
+    assert json.loads(out)["requests_used"] == 2_500
+    with pytest.raises(SystemExit) as exit_info:
+        abtest(capsys, chain_trace, "none", "markov2", "--min-requests", "-1")
+    assert exit_info.value.code == 2
+    assert "expected an integer >= 0, got '-1'" in capsys.readouterr().err
+
+
 def test_identical_contenders_are_inconclusive_at_the_cap(
     chain_trace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

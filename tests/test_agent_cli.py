@@ -120,6 +120,7 @@ def test_bad_candidate_is_reported_not_fatal(
     [
         ({"PREDIS_AGENT_AB_ALPHA": "2"}, "agent setting ab_alpha"),
         ({"PREDIS_AGENT_BATCH_SIZE": "zero"}, "agent setting batch_size"),
+        ({"PREDIS_AGENT_AB_MIN_REQUESTS": "-5"}, "agent setting ab_min_requests"),
     ],
 )
 def test_bad_settings_are_one_line_errors(

@@ -72,10 +72,10 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--min-requests",
         type=non_negative_int,
-        default=10_000,
+        default=None,
         metavar="N",
-        help="shadow mode: no decision before N live requests, or the cap if smaller (default "
-        "10,000; 0 decides from the first request)",
+        help="shadow mode: no decision before N live requests, or the cap if smaller (default: "
+        "the test's, 10,000; 0 decides from the first request)",
     )
     parser.add_argument(
         "--mode",
@@ -160,9 +160,8 @@ def _run_test(
         raise AbTestError(f"{trace.name}: the test segment is empty (too few requests)")
     cap = live if args.max_requests is None else min(args.max_requests, live)
     if args.mode == "shadow":
-        test = PairedSequentialTest(
-            alpha=args.alpha, max_requests=cap, min_requests=args.min_requests
-        )
+        minimum = {} if args.min_requests is None else {"min_requests": args.min_requests}
+        test = PairedSequentialTest(alpha=args.alpha, max_requests=cap, **minimum)
         return test.update(champion.hits, challenger.hits), cap
     if args.mode == "split-key":
         arms = split_arms(trace.keys[champion.test_start :], args.salt)

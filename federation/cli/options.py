@@ -5,6 +5,17 @@ from __future__ import annotations
 import argparse
 
 
+def _int_at_least(text: str, minimum: int, what: str) -> int:
+    """Parse an integer of at least ``minimum`` for argparse (``what`` names it in errors)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """Parse a strictly positive integer for argparse.
 
@@ -13,13 +24,7 @@ def positive_int(text: str) -> int:
     argparse.ArgumentTypeError
         If ``text`` is not a positive integer.
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
@@ -30,13 +35,7 @@ def non_negative_int(text: str) -> int:
     argparse.ArgumentTypeError
         If ``text`` is not a non-negative integer.
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
+    return _int_at_least(text, 0, "an integer >= 0")
 
 
 def add_trace_arguments(parser: argparse.ArgumentParser) -> None:
