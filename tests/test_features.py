@@ -23,6 +23,7 @@ from customer_models.features import (
     SOURCE_LAG2,
     SOURCE_O1,
     SOURCE_O2,
+    SOURCE_O3,
     BlockOrderError,
     CandidateBlock,
     CandidateFeaturizer,
@@ -61,9 +62,11 @@ def _reference(
     key_of = dict(zip(ids, keys, strict=True))
     first, second = SuccessorTable(cfg.width1), SuccessorTable(cfg.width2)
     lag = SuccessorTable(max(cfg.width_lag2, 1))
+    third = SuccessorTable(max(cfg.width3, 1))
     tot1: Counter[object] = Counter()
     tot2: Counter[object] = Counter()
     tot3: Counter[object] = Counter()
+    tot4: Counter[object] = Counter()
     last: dict[int, int] = {}
     freq: Counter[int] = Counter()
     out: dict[str, np.ndarray] = {
@@ -102,6 +105,9 @@ def _reference(
             if cfg.width_lag2:
                 lag.update(ids[t - 2], k)
                 tot3[ids[t - 2]] += 1
+        if t > 2 and cfg.width3:
+            third.update((ids[t - 3], ids[t - 2], ids[t - 1]), k)
+            tot4[(ids[t - 3], ids[t - 2], ids[t - 1])] += 1
         last[k] = t
         freq[k] += 1
         x[10] = math.log1p(tot1[k]) / 5
@@ -111,6 +117,10 @@ def _reference(
         sources.append((first, tot1, k, 4, SOURCE_O1))
         if t > 0 and cfg.width_lag2:
             sources.append((lag, tot3, ids[t - 1], 8, SOURCE_LAG2))
+        triple = (ids[t - 2], ids[t - 1], k) if t > 1 else None
+        if triple is not None and cfg.width3:
+            sources.append((third, tot4, triple, 20, SOURCE_O3))
+        total_o3 = math.log1p(tot4[triple] if triple is not None and cfg.width3 else 0) / 5
         totals = [
             math.log1p(tot2[(ids[t - 1], k)] if t > 0 else 0) / 5,
             math.log1p(tot1[k]) / 5,
@@ -131,7 +141,8 @@ def _reference(
                     j = len(listed)
                     listed.append(c)
                     out["cand_ids"][t, j] = c
-                    f[j, [3, 7, 11]] = 1.0
+                    f[j, [3, 7, 11, 23]] = 1.0
+                    f[j, 24] = total_o3
                     f[j, 12:15] = totals
                     f[j, 15] = math.log1p(t - last[c]) / 10
                     f[j, 16] = math.log1p(freq[c]) / 5
@@ -175,7 +186,13 @@ def test_package_exports_are_sorted_and_documented() -> None:
 def test_layout_names_match_column_constants() -> None:
     assert len(set(CAND_FEATURES)) == len(CAND_FEATURES) == layout.N_CAND_FEATURES
     assert len(set(CTX_FEATURES)) == len(CTX_FEATURES) == layout.N_CTX_FEATURES
-    for prefix, col in (("o2", layout.C_O2), ("o1", layout.C_O1), ("lag2", layout.C_LAG2)):
+    groups = (
+        ("o2", layout.C_O2),
+        ("o1", layout.C_O1),
+        ("lag2", layout.C_LAG2),
+        ("o3", layout.C_O3),
+    )
+    for prefix, col in groups:
         assert CAND_FEATURES[col : col + 4] == tuple(
             f"{prefix}_{s}" for s in ("share", "log_count", "present", "rank")
         )
@@ -183,6 +200,7 @@ def test_layout_names_match_column_constants() -> None:
     assert CAND_FEATURES[layout.C_FREQUENCY] == "log_frequency"
     assert CAND_FEATURES[layout.C_KEY_DELTA] == "key_delta"
     assert CAND_FEATURES[layout.C_POSITION] == "list_position"
+    assert CAND_FEATURES[layout.C_O3_TOTAL] == "o3_row_log_total"
     assert CTX_FEATURES[layout.X_PREV_RANK] == "prev_rank"
     assert CTX_FEATURES[layout.X_FILL] == "candidate_fill"
     for name in CAND_FEATURES + CTX_FEATURES:
@@ -195,6 +213,7 @@ def test_layout_names_match_column_constants() -> None:
         {"width1": 0},
         {"width2": -1},
         {"width_lag2": -1},
+        {"width3": -1},
         {"max_candidates": 0},
         {"max_candidates": 40_000},
         {"width1": 2.0},
@@ -258,6 +277,7 @@ def test_empty_trace() -> None:
     width1=st.integers(1, 4),
     width2=st.integers(1, 3),
     width_lag2=st.integers(0, 3),
+    width3=st.integers(0, 3),
     max_candidates=st.integers(1, 6),
     include_current=st.booleans(),
     with_times=st.booleans(),
@@ -268,12 +288,13 @@ def test_matches_plain_python_reference(
     width1: int,
     width2: int,
     width_lag2: int,
+    width3: int,
     max_candidates: int,
     include_current: bool,
     with_times: bool,
     cuts: list[int],
 ) -> None:
-    cfg = FeaturizerConfig(width1, width2, width_lag2, max_candidates, include_current)
+    cfg = FeaturizerConfig(width1, width2, width_lag2, max_candidates, include_current, width3)
     rng = np.random.default_rng(len(keys))
     times = np.cumsum(rng.exponential(50.0, len(keys))).tolist() if with_times else None
     trace = Trace(
@@ -291,7 +312,7 @@ def test_matches_plain_python_reference(
 
 def test_matches_reference_on_a_chain_with_evictions() -> None:
     keys = _chain(3000, 60, seed=3)
-    cfg = FeaturizerConfig(width1=4, width2=2, width_lag2=3, max_candidates=6)
+    cfg = FeaturizerConfig(width1=4, width2=2, width_lag2=3, max_candidates=9, width3=2)
     got = CandidateFeaturizer(keys, config=cfg).block(0, len(keys))
     _assert_blocks_equal(_as_dict(got), _reference(keys.tolist(), None, cfg))
 
@@ -379,6 +400,36 @@ def test_markov2_ranking_orders_order2_then_order1() -> None:
         o2_only_after = np.flatnonzero(src & SOURCE_O2)
         if o2_only_after.size:
             assert o2_only_after.tolist() == list(range(o2_only_after.size))
+
+
+def test_order3_row_separates_contexts_that_share_their_last_pair() -> None:
+    # (1, 2, 3) is always followed by 4 and (9, 2, 3) by 5: the order-2 row of (2, 3) lists
+    # both successors, the order-3 row only the one of the current triple.
+    keys = np.array([1, 2, 3, 4, 9, 2, 3, 5] * 20 + [1, 2, 3], dtype=np.uint64)
+    block = CandidateFeaturizer(keys).block(0, len(keys))
+    t = len(keys) - 1
+    listed = block.cand_ids[t, : block.n_cand[t]].tolist()
+    ids = CandidateFeaturizer(keys).ids
+    four, five = int(ids[3]), int(ids[7])
+    assert four in listed and five in listed
+    feats = block.cand_feats[t]
+    o3 = layout.C_O3
+    assert feats[listed.index(four), o3 : o3 + 4].tolist() == [
+        1.0,
+        pytest.approx(math.log1p(20) / 5, abs=1e-3),  # seen 20 times
+        1.0,
+        0.0,
+    ]
+    assert feats[listed.index(five), o3 + 2] == 0.0  # not in the order-3 row
+    assert feats[listed.index(five), o3 + 3] == 1.0  # absent: rank 1
+    assert block.cand_source[t, listed.index(four)] & SOURCE_O3
+    assert not block.cand_source[t, listed.index(five)] & SOURCE_O3
+    # Switched off, the table leaves every order-3 column at its "absent" value.
+    off = CandidateFeaturizer(keys, config=FeaturizerConfig(width3=0)).block(0, len(keys))
+    assert (off.cand_source & SOURCE_O3 == 0).all()
+    real = off.cand_ids >= 0
+    assert (off.cand_feats[..., o3 + 2][real] == 0).all()
+    assert (off.cand_feats[..., layout.C_O3_TOTAL] == 0).all()
 
 
 def test_state_and_properties() -> None:

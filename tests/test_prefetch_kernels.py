@@ -13,7 +13,7 @@ from cache_core.prefetch import (
     make_prefetcher,
     simulate_prefetch,
 )
-from cache_core.prefetch.encoding import next_key_ids, pair_contexts
+from cache_core.prefetch.encoding import next_key_ids, pair_contexts, triple_contexts
 from cache_core.trace import Trace
 
 TOP = 2**64 - 1
@@ -85,3 +85,18 @@ def test_pair_contexts_number_distinct_consecutive_pairs() -> None:
     assert rows[1] == rows[3] != rows[2]
     assert n_rows == 3
     assert pair_contexts(np.array([5], dtype=np.int64), 6)[1] == 0
+
+
+def test_triple_contexts_number_distinct_runs_of_three() -> None:
+    ids = np.array([0, 1, 2, 0, 1, 2, 3, 1, 2], dtype=np.int64)
+    pairs, _ = pair_contexts(ids, 4)
+    rows, n_rows = triple_contexts(pairs, ids, 4)
+    assert (rows[:2] == -1).all()
+    assert rows[2] == rows[5]  # (0, 1, 2) twice
+    assert rows[8] != rows[2]  # (3, 1, 2): same last pair, other first key
+    assert len({int(r) for r in rows[2:]}) == n_rows == 6
+    # Different triples never share a row, whatever the id space.
+    triples = {tuple(ids[i - 2 : i + 1]) for i in range(2, len(ids))}
+    assert len(triples) == n_rows
+    short_rows, short_n = triple_contexts(pairs[:2], ids[:2], 4)
+    assert short_rows.tolist() == [-1, -1] and short_n == 0

@@ -77,3 +77,33 @@ def pair_contexts(ids: NDArray[np.int64], n_unique: int) -> tuple[NDArray[np.int
     distinct, inverse = np.unique(pairs, return_inverse=True)
     rows[1:] = inverse.reshape(-1)
     return rows, int(distinct.shape[0])
+
+
+def triple_contexts(
+    pair_rows: NDArray[np.int64], ids: NDArray[np.int64], n_unique: int
+) -> tuple[NDArray[np.int64], int]:
+    """Assign a row number to each distinct run of three consecutive ids.
+
+    Parameters
+    ----------
+    pair_rows
+        :func:`pair_contexts` rows of ``ids``.
+    ids
+        Dense request ids.
+    n_unique
+        Size of the id space of ``ids``.
+
+    Returns
+    -------
+    tuple
+        ``(rows, n_rows)``: ``rows[i]`` numbers ``(ids[i - 2], ids[i - 1], ids[i])`` (``-1`` for
+        ``i < 2``), and ``n_rows`` is the number of distinct triples.
+    """
+    rows = np.full(ids.shape[0], -1, dtype=np.int64)
+    if ids.shape[0] < 3:
+        return rows, 0
+    # A triple is the pair (ids[i - 2], ids[i - 1]), already numbered, followed by ids[i].
+    triples = pair_rows[1:-1] * np.int64(n_unique) + ids[2:]
+    distinct, inverse = np.unique(triples, return_inverse=True)
+    rows[2:] = inverse.reshape(-1)
+    return rows, int(distinct.shape[0])

@@ -24,6 +24,7 @@ from customer_models.features.layout import (
     SOURCE_LAG2,
     SOURCE_O1,
     SOURCE_O2,
+    SOURCE_O3,
 )
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "SOURCE_LAG2",
     "SOURCE_O1",
     "SOURCE_O2",
+    "SOURCE_O3",
     "BlockOrderError",
     "CandidateBlock",
     "CandidateFeaturizer",

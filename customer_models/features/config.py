@@ -54,6 +54,10 @@ class FeaturizerConfig:
         out, since it has just been requested and is cached). ``markov2`` ranks it like any
         successor, so its top-k accuracies are reproduced only with ``include_current=True``;
         what it prefetches is the same either way.
+    width3
+        Successors kept per ``(k_{t-2}, k_{t-1}, k_t)`` triple context in the order-3 table;
+        ``0`` switches it off. Its entries describe candidates the other tables listed, and
+        add those they did not at the end of the list.
 
     Raises
     ------
@@ -66,11 +70,13 @@ class FeaturizerConfig:
     width_lag2: int = 8
     max_candidates: int = 32
     include_current: bool = False
+    width3: int = 8
 
     def __post_init__(self) -> None:
         _check(self.width1, "width1", 1)
         _check(self.width2, "width2", 1)
         _check(self.width_lag2, "width_lag2", 0)
+        _check(self.width3, "width3", 0)
         _check(self.max_candidates, "max_candidates", 1, MAX_CANDIDATES_LIMIT)
         if not isinstance(self.include_current, bool):
             raise InvalidFeaturizerConfigError(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from cache_core.prefetch.encoding import pair_contexts
+from cache_core.prefetch.encoding import pair_contexts, triple_contexts
 from cache_core.prefetch.table_kernel import new_table
 from cache_core.trace import Trace
 from customer_models.features.config import BlockOrderError, FeaturizerConfig, FeaturizerError
@@ -35,12 +35,13 @@ class CandidateBlock:
         The request range.
     cand_ids
         ``int64[n, M]``: dense ids of the candidates, best-known order first (order-2 row,
-        order-1 row, lag-2 row, deduplicated, without ``k_t``); ``-1`` pads.
+        order-1 row, lag-2 row, order-3 row, deduplicated, without ``k_t``); ``-1`` pads.
     n_cand
         ``int16[n]``: number of candidates per row.
     cand_source
         ``uint8[n, M]``: bit mask of the tables that listed each candidate
-        (:data:`~customer_models.features.layout.SOURCE_O2`, ``SOURCE_O1``, ``SOURCE_LAG2``).
+        (:data:`~customer_models.features.layout.SOURCE_O2`, ``SOURCE_O1``, ``SOURCE_LAG2``,
+        ``SOURCE_O3``).
     cand_feats
         ``float32[n, M, len(CAND_FEATURES)]``; zero on padding.
     ctx_feats
@@ -70,12 +71,14 @@ class CandidateBlock:
 class CandidateFeaturizer:
     """Walk a trace in consecutive blocks, learning successor tables and featurizing candidates.
 
-    At each request ``t`` (after observing it) the featurizer updates three Space-Saving tables
+    At each request ``t`` (after observing it) the featurizer updates four Space-Saving tables
     with the rule of :func:`cache_core.prefetch.table_kernel.table_update`: order-1 rows per key
-    (``k_{t-1} → k_t``), order-2 rows per pair context (``(k_{t-2}, k_{t-1}) → k_t``) and lag-2
-    rows per key (``k_{t-2} → k_t``). It then lists the candidates for request ``t + 1``: the
+    (``k_{t-1} → k_t``), order-2 rows per pair context (``(k_{t-2}, k_{t-1}) → k_t``), lag-2
+    rows per key (``k_{t-2} → k_t``) and order-3 rows per triple context
+    (``(k_{t-3}, k_{t-2}, k_{t-1}) → k_t``). It then lists the candidates for request ``t + 1``: the
     order-2 row of ``(k_{t-1}, k_t)`` in order, then the order-1 row of ``k_t``, then the lag-2
-    row of ``k_{t-1}``, deduplicated, without ``k_t``, at most ``max_candidates``. Every
+    row of ``k_{t-1}``, then the order-3 row of ``(k_{t-2}, k_{t-1}, k_t)``, deduplicated,
+    without ``k_t``, at most ``max_candidates``. Every
     candidate is a key this trace has already requested, and nothing at ``t`` depends on later
     requests (except the label :attr:`CandidateBlock.target`).
 
@@ -96,9 +99,10 @@ class CandidateFeaturizer:
     Notes
     -----
     State memory is ``O(unique keys * (width1 + width_lag2))`` plus ``O(width2)`` per distinct
-    pair of consecutive keys (the pair rows are numbered up front by
-    :func:`~cache_core.prefetch.encoding.pair_contexts`, which only names them), plus the
-    whole-trace ids, keys and pair rows. Blocks cost ``O(n * M * len(CAND_FEATURES))``.
+    pair and ``O(width3)`` per distinct triple of consecutive keys (the pair and triple rows
+    are numbered up front by :func:`~cache_core.prefetch.encoding.pair_contexts` and
+    :func:`~cache_core.prefetch.encoding.triple_contexts`, which only name them), plus the
+    whole-trace ids, keys, pair and triple rows. Blocks cost ``O(n * M * len(CAND_FEATURES))``.
 
     Examples
     --------
@@ -140,9 +144,15 @@ class CandidateFeaturizer:
         n_unique = max(source.unique_objects, 1)
         self._n_unique = source.unique_objects
         self._ctx, n_ctx = pair_contexts(self._ids, n_unique)
+        self._ctx3, n_ctx3 = triple_contexts(self._ctx, self._ids, n_unique)
         cfg = self._config
         self._first = (*new_table(n_unique, cfg.width1), np.zeros(n_unique, dtype=np.int64))
         self._second = (*new_table(max(n_ctx, 1), cfg.width2), np.zeros(max(n_ctx, 1), np.int64))
+        o3_rows = max(n_ctx3, 1) if cfg.width3 > 0 else 1
+        self._third = (
+            *new_table(o3_rows, max(cfg.width3, 1)),
+            np.zeros(o3_rows, dtype=np.int64),
+        )
         lag_rows = n_unique if cfg.width_lag2 > 0 else 1
         self._lag = (
             *new_table(lag_rows, max(cfg.width_lag2, 1)),
@@ -196,6 +206,7 @@ class CandidateFeaturizer:
     def state_nbytes(self) -> int:
         """Bytes held by the online state and the whole-trace arrays."""
         arrays: list[NDArray[Any]] = [*self._first, *self._second, *self._lag, self._table]
+        arrays += [*self._third, self._ctx3]
         arrays += [self._last, self._freq, self._stamp, self._slot, self._key_of]
         arrays += [self._ids, self._keys, self._times, self._ctx]
         return int(sum(a.nbytes for a in arrays))
@@ -267,6 +278,9 @@ class CandidateFeaturizer:
                 self._second,
                 self._lag,
                 self._config.width_lag2 > 0,
+                self._ctx3,
+                self._third,
+                self._config.width3 > 0,
                 (self._last, self._freq, self._stamp, self._slot, self._key_of),
                 self._table,
                 (cand_ids, n_cand, cand_source, cand_feats, ctx_feats, target),

@@ -1,7 +1,7 @@
 """Compiled per-request loop of the candidate featurizer.
 
 :func:`featurize_kernel` advances the online state over requests ``start .. stop - 1`` and writes
-one block of candidates and features. The state is arrays only: three Space-Saving successor
+one block of candidates and features. The state is arrays only: four Space-Saving successor
 tables (the rule of :func:`cache_core.prefetch.table_kernel.table_update`, reused here), their
 row totals, and per-key last access, access count and list stamps. Everything written for request
 ``t`` uses requests ``<= t`` only; the one exception is the training label ``target``, which
@@ -27,6 +27,8 @@ from customer_models.features.layout import (
     C_O1_TOTAL,
     C_O2,
     C_O2_TOTAL,
+    C_O3,
+    C_O3_TOTAL,
     C_POSITION,
     C_RECENCY,
     COUNT_SCALE,
@@ -37,6 +39,7 @@ from customer_models.features.layout import (
     SOURCE_LAG2,
     SOURCE_O1,
     SOURCE_O2,
+    SOURCE_O3,
     X_FILL,
     X_FIRST_SEEN,
     X_FREQUENCY,
@@ -131,6 +134,9 @@ def featurize_kernel(
     second: CountedTable,
     lag: CountedTable,
     use_lag: bool,
+    ctx3: NDArray[np.int64],
+    third: CountedTable,
+    use_o3: bool,
     key_state: KeyState,
     table: NDArray[np.float64],
     out: BlockArrays,
@@ -152,6 +158,10 @@ def featurize_kernel(
     first, second, lag, use_lag
         ``(succ, count, length, total)`` of the order-1 (row per key), order-2 (row per pair
         context) and lag-2 (row per key; ignored unless ``use_lag``) tables.
+    ctx3, third, use_o3
+        Triple-context rows of the whole trace
+        (:func:`cache_core.prefetch.encoding.triple_contexts`) and the order-3 table (row per
+        triple context); both ignored unless ``use_o3``.
     key_state
         Per-key ``(last, freq, stamp, slot, key_of)``: last access (``-1``: never), access
         count, the last request whose list holds the key (``-1``: none), its position there, and
@@ -166,6 +176,7 @@ def featurize_kernel(
     succ1, count1, len1, tot1 = first
     succ2, count2, len2, tot2 = second
     succ3, count3, len3, tot3 = lag
+    succ4, count4, len4, tot4 = third
     last, freq, stamp, slot, key_of = key_state
     cand_ids, n_cand, cand_source, cand_feats, ctx_feats, target = out
     n = ids.shape[0]
@@ -206,18 +217,23 @@ def featurize_kernel(
             if use_lag:
                 table_update(succ3, count3, len3, ids[t - 2], cur)
                 tot3[ids[t - 2]] += 1
+        if t > 2 and use_o3:
+            table_update(succ4, count4, len4, ctx3[t - 1], cur)
+            tot4[ctx3[t - 1]] += 1
         last[cur] = t
         freq[cur] += 1
         ctx_feats[i, X_O1_TOTAL] = _log1p_int(tot1[cur], table) * COUNT_SCALE
-        # Candidates for request t + 1: order-2 row, order-1 row, lag-2 row.
+        # Candidates for request t + 1: order-2 row, order-1 row, lag-2 row, order-3 row.
         row2 = ctx[t] if t > 0 else -1
         lag_row = prev if (use_lag and t > 0) else -1
         total_o2 = _log1p_int(tot2[row2] if row2 >= 0 else 0, table) * COUNT_SCALE
         total_o1 = _log1p_int(tot1[cur], table) * COUNT_SCALE
         total_lag = _log1p_int(tot3[lag_row] if lag_row >= 0 else 0, table) * COUNT_SCALE
+        row3 = ctx3[t] if (use_o3 and t > 1) else -1
+        total_o3 = _log1p_int(tot4[row3] if row3 >= 0 else 0, table) * COUNT_SCALE
         cur_key = keys[t]
         n_c = 0
-        for src in range(3):
+        for src in range(4):
             # Pick the row of this source: (table, row, feature columns, source bit).
             if src == 0:
                 succ, count, length, total, row, col, bit = (
@@ -239,7 +255,7 @@ def featurize_kernel(
                     C_O1,
                     SOURCE_O1,
                 )
-            else:
+            elif src == 2:
                 succ, count, length, total, row, col, bit = (
                     succ3,
                     count3,
@@ -248,6 +264,16 @@ def featurize_kernel(
                     lag_row,
                     C_LAG2,
                     SOURCE_LAG2,
+                )
+            else:
+                succ, count, length, total, row, col, bit = (
+                    succ4,
+                    count4,
+                    len4,
+                    tot4,
+                    row3,
+                    C_O3,
+                    SOURCE_O3,
                 )
             if row < 0:
                 continue
@@ -274,6 +300,8 @@ def featurize_kernel(
                     cand_feats[i, j, C_O2 + 3] = 1.0
                     cand_feats[i, j, C_O1 + 3] = 1.0
                     cand_feats[i, j, C_LAG2 + 3] = 1.0
+                    cand_feats[i, j, C_O3 + 3] = 1.0
+                    cand_feats[i, j, C_O3_TOTAL] = total_o3
                     cand_feats[i, j, C_O2_TOTAL] = total_o2
                     cand_feats[i, j, C_O1_TOTAL] = total_o1
                     cand_feats[i, j, C_LAG2_TOTAL] = total_lag

@@ -27,6 +27,11 @@ Per-candidate features (:data:`CAND_FEATURES`), for candidate ``c`` after reques
     ``sign(c - k_t) * log1p(|c - k_t|) / 44`` on the raw unsigned keys (in ``[-1.01, 1.01]``).
 ``list_position``
     Position of ``c`` in the merged candidate list over ``max_candidates``.
+``o3_share``, ``o3_log_count``, ``o3_present``, ``o3_rank``
+    The same for the order-3 row of the triple context ``(k_{t-2}, k_{t-1}, k_t)``
+    (``rank / width3``).
+``o3_row_log_total``
+    ``log1p(row total) / 5`` of that order-3 row.
 
 Per-request context features (:data:`CTX_FEATURES`), at request ``t``:
 
@@ -79,6 +84,11 @@ CAND_FEATURES: tuple[str, ...] = (
     "is_previous_key",
     "key_delta",
     "list_position",
+    "o3_share",
+    "o3_log_count",
+    "o3_present",
+    "o3_rank",
+    "o3_row_log_total",
 )
 
 #: Names of the per-request context features, in column order.
@@ -114,6 +124,8 @@ C_FREQUENCY = 16
 C_IS_PREVIOUS = 17
 C_KEY_DELTA = 18
 C_POSITION = 19
+C_O3 = 20
+C_O3_TOTAL = 24
 
 X_KEY_DELTA = 0
 X_INTERARRIVAL = 1
@@ -139,3 +151,4 @@ DELTA_SCALE = 1.0 / 44.0
 SOURCE_O2 = 1
 SOURCE_O1 = 2
 SOURCE_LAG2 = 4
+SOURCE_O3 = 8
