@@ -144,11 +144,14 @@ class CandidateFeaturizer:
         n_unique = max(source.unique_objects, 1)
         self._n_unique = source.unique_objects
         self._ctx, n_ctx = pair_contexts(self._ids, n_unique)
-        self._ctx3, n_ctx3 = triple_contexts(self._ctx, self._ids, n_unique)
         cfg = self._config
+        if cfg.width3 > 0:
+            self._ctx3, n_ctx3 = triple_contexts(self._ctx, self._ids, n_unique)
+        else:  # no order-3 table: the kernel never reads the triple rows
+            self._ctx3, n_ctx3 = np.full(1, -1, dtype=np.int64), 0
         self._first = (*new_table(n_unique, cfg.width1), np.zeros(n_unique, dtype=np.int64))
         self._second = (*new_table(max(n_ctx, 1), cfg.width2), np.zeros(max(n_ctx, 1), np.int64))
-        o3_rows = max(n_ctx3, 1) if cfg.width3 > 0 else 1
+        o3_rows = max(n_ctx3, 1)
         self._third = (
             *new_table(o3_rows, max(cfg.width3, 1)),
             np.zeros(o3_rows, dtype=np.int64),
