@@ -70,13 +70,7 @@ def pair_contexts(ids: NDArray[np.int64], n_unique: int) -> tuple[NDArray[np.int
         ``(rows, n_rows)``: ``rows[i]`` numbers the pair ``(ids[i - 1], ids[i])`` (``-1`` at
         ``i = 0``), and ``n_rows`` is the number of distinct pairs.
     """
-    rows = np.full(ids.shape[0], -1, dtype=np.int64)
-    if ids.shape[0] < 2:
-        return rows, 0
-    pairs = ids[:-1] * np.int64(n_unique) + ids[1:]
-    distinct, inverse = np.unique(pairs, return_inverse=True)
-    rows[1:] = inverse.reshape(-1)
-    return rows, int(distinct.shape[0])
+    return _number_runs(ids[:-1], ids, n_unique)
 
 
 def triple_contexts(
@@ -99,11 +93,23 @@ def triple_contexts(
         ``(rows, n_rows)``: ``rows[i]`` numbers ``(ids[i - 2], ids[i - 1], ids[i])`` (``-1`` for
         ``i < 2``), and ``n_rows`` is the number of distinct triples.
     """
-    rows = np.full(ids.shape[0], -1, dtype=np.int64)
-    if ids.shape[0] < 3:
-        return rows, 0
     # A triple is the pair (ids[i - 2], ids[i - 1]), already numbered, followed by ids[i].
-    triples = pair_rows[1:-1] * np.int64(n_unique) + ids[2:]
-    distinct, inverse = np.unique(triples, return_inverse=True)
-    rows[2:] = inverse.reshape(-1)
+    return _number_runs(pair_rows[1:-1], ids, n_unique)
+
+
+def _number_runs(
+    prefix: NDArray[np.int64], ids: NDArray[np.int64], n_unique: int
+) -> tuple[NDArray[np.int64], int]:
+    """Give each distinct ``(prefix[j], ids[i])``, ``i = len(ids) - len(prefix) + j``, a row.
+
+    ``prefix`` names what precedes each of the last ``len(prefix)`` requests; the first
+    requests, which have no such run, get ``-1``.
+    """
+    rows = np.full(ids.shape[0], -1, dtype=np.int64)
+    if prefix.shape[0] < 1:
+        return rows, 0
+    start = ids.shape[0] - prefix.shape[0]
+    runs = prefix * np.int64(n_unique) + ids[start:]
+    distinct, inverse = np.unique(runs, return_inverse=True)
+    rows[start:] = inverse.reshape(-1)
     return rows, int(distinct.shape[0])
