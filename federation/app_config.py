@@ -102,6 +102,11 @@ class PrivacySettings:
         Update-norm clip of client-level DP (``dp-client-clip``).
     client_noise
         Noise multiplier of client-level DP (``dp-client-noise``).
+    client_max_epsilon
+        Client-level budget (``dp-client-max-epsilon``): a customer declines a round whose
+        release would take its client-level ε at ``delta`` above this. ``0``: no limit (the ε
+        is still accounted and reported). Kept apart from ``target_epsilon``: the two ε are
+        about different neighbouring datasets and are never added.
     """
 
     sample_level: bool = False
@@ -111,6 +116,7 @@ class PrivacySettings:
     client_level: bool = False
     client_clip: float = 1.0
     client_noise: float = 1.0
+    client_max_epsilon: float = 0.0
 
     def __post_init__(self) -> None:
         _positive("dp-target-epsilon", self.target_epsilon)
@@ -120,6 +126,16 @@ class PrivacySettings:
         _positive("dp-client-clip", self.client_clip)
         if not self.client_noise >= 0.0:
             raise FederationConfigError(f"dp-client-noise must be >= 0, got {self.client_noise}")
+        if not (math.isfinite(self.client_max_epsilon) and self.client_max_epsilon >= 0.0):
+            raise FederationConfigError(
+                f"dp-client-max-epsilon must be a number >= 0 (0: no limit), "
+                f"got {self.client_max_epsilon!r}"
+            )
+        if self.client_max_epsilon > 0.0 and self.client_noise == 0.0:
+            raise FederationConfigError(
+                "dp-client-max-epsilon is set but dp-client-noise = 0 adds no noise (ε is "
+                "infinite): set a positive dp-client-noise or dp-client-max-epsilon = 0"
+            )
 
 
 #: SecAgg+ masks in integers modulo this (Flower's default); the sum of the sampled customers'
@@ -523,8 +539,8 @@ def _field_types() -> dict[tuple[str, str], type]:
 #: :class:`PrivacySettings`. Model keys are ``model-hidden``, ``model-window``,
 #: ``model-scorer-hidden``, ``model-context``, ``adapter-buckets``, ``adapter-rank``; DP keys
 #: are ``dp-sample-level``, ``dp-target-epsilon``, ``dp-delta``, ``dp-max-grad-norm``,
-#: ``dp-client-level``, ``dp-client-clip``, ``dp-client-noise``; ``"secagg"`` its
-#: :class:`SecureAggregationSettings` (``secagg-num-shares``,
+#: ``dp-client-level``, ``dp-client-clip``, ``dp-client-noise``, ``dp-client-max-epsilon``;
+#: ``"secagg"`` its :class:`SecureAggregationSettings` (``secagg-num-shares``,
 #: ``secagg-reconstruction-threshold``, ``secagg-clipping-range``,
 #: ``secagg-quantization-range``).
 RUN_CONFIG_KEYS: dict[str, tuple[str, str]] = _run_config_keys()

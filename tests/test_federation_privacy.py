@@ -163,3 +163,72 @@ def test_client_level_epsilon_grows_with_releases() -> None:
     assert values[0] == 0.0
     assert values == sorted(values) and values[1] > 0.0
     assert client_level_epsilon(0.0, 1, 1e-5) == float("inf")
+
+
+#: Client-level DP whose budget admits exactly one release (σ = 2: ε 4.39 after one, 6.58 after
+#: two, at δ = 1e-5).
+ONE_RELEASE: dict[str, Any] = {
+    **TINY,
+    "dp-client-level": True,
+    "dp-client-clip": 0.1,
+    "dp-client-noise": 2.0,
+    "dp-client-max-epsilon": 5.0,
+}
+
+
+def test_client_level_budget_declines_the_release_that_would_exceed_it(tmp_path: Path) -> None:
+    assert client_level_epsilon(2.0, 1, 1e-5) <= 5.0 < client_level_epsilon(2.0, 2, 1e-5)
+    cfg = config(tmp_path, **{**ONE_RELEASE, "min-available-nodes": 2})
+    grid = InMemoryGrid(make_client_app(ONE_RELEASE), 2)
+    assert run_federation(grid, cfg) is not None
+    first, second = train_replies(grid)[:2], train_replies(grid)[2:]
+    assert all(r.content.array_records[ARRAYS_KEY] for r in first)  # round 1: released
+    assert len(second) == 2
+    for reply in second:
+        assert reply.content[STATUS_KEY]["code"] == STATUS_BUDGET_EXHAUSTED
+        reason = str(reply.content[STATUS_KEY]["reason"])
+        assert "client-level privacy budget" in reason and "dp-client-max-epsilon" in reason
+        assert not reply.content.array_records
+    store = CheckpointStore(cfg.checkpoint_dir)
+    assert store.load(1).manifest["metrics"]["clients_used"] == 2
+    last = store.load(2).manifest["metrics"]
+    assert last["clients_used"] == 0 and last["base_changed"] is False
+    # Declined before training: no second release was accounted, and ε stays within budget.
+    for ctx in grid.contexts.values():
+        record = ctx.state.config_records[CLIENT_DP_KEY]
+        assert record["releases"] == 1
+        assert record["epsilon"] == pytest.approx(client_level_epsilon(2.0, 1, 1e-5))
+
+
+def test_client_level_budget_shows_in_the_final_report_figures() -> None:
+    from federation.app_config import FederationConfig
+    from federation.client.customer_state import CustomerState
+    from federation.client.final_report import _privacy
+    from federation.client.message_handlers import client_budget_exceeded
+
+    state = CustomerState(RecordDict())
+    limited = FederationConfig.from_run_config(ONE_RELEASE)
+    unlimited = FederationConfig.from_run_config({**ONE_RELEASE, "dp-client-max-epsilon": 0.0})
+    assert client_budget_exceeded(limited, state) is None
+    assert _privacy(limited, state, 100)["budget-exhausted"] is False
+    state.record_client_dp(1, client_level_epsilon(2.0, 1, 1e-5))
+    assert client_budget_exceeded(limited, state) is not None
+    assert _privacy(limited, state, 100)["budget-exhausted"] is True
+    # Without a limit the ε is accounted but nothing is refused.
+    assert client_budget_exceeded(unlimited, state) is None
+    assert _privacy(unlimited, state, 100)["budget-exhausted"] is False
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"dp-client-max-epsilon": -1.0}, "dp-client-max-epsilon must be a number >= 0"),
+        ({"dp-client-max-epsilon": float("nan")}, "dp-client-max-epsilon must be a number >= 0"),
+        ({"dp-client-max-epsilon": 4.0, "dp-client-noise": 0.0}, "adds no noise"),
+    ],
+)
+def test_client_level_budget_settings_are_checked(overrides: dict[str, Any], message: str) -> None:
+    from federation.app_config import FederationConfig, FederationConfigError
+
+    with pytest.raises(FederationConfigError, match=message):
+        FederationConfig.from_run_config({"dp-client-level": True, **overrides})

@@ -64,7 +64,13 @@ from federation.client.customer_examples import CustomerExamples
 from federation.client.customer_state import CustomerState
 from federation.client.dp_trainer import DPSGDTrainer
 from federation.client.local_trainer import NO_DP_EPSILON, LocalTrainingTask
-from federation.client.message_handlers import _customer_model, _examples, _received_base, _seed
+from federation.client.message_handlers import (
+    _customer_model,
+    _examples,
+    _received_base,
+    _seed,
+    client_budget_exceeded,
+)
 from federation.client.plain_trainer import PlainTrainer
 from federation.client.trainers import make_local_trainer
 
@@ -292,6 +298,7 @@ def _privacy(config: FederationConfig, state: CustomerState, train_examples: int
         epsilon = trainer.ledger.spent
         exhausted = trainer.next_round_exceeds(train_examples)
     client_epsilon = state.client_dp_epsilon if config.privacy.client_level else None
+    exhausted = exhausted or client_budget_exceeded(config, state) is not None
     return {
         "sample-dp": config.privacy.sample_level,
         "client-dp": config.privacy.client_level,

@@ -48,6 +48,7 @@ from federation.app_config import (
     METRICS_KEY,
     NUM_EXAMPLES,
     SECAGG_STATUS_METRICS,
+    STATUS_BUDGET_EXHAUSTED,
     STATUS_INSUFFICIENT_DATA,
     STATUS_KEY,
     STATUS_OK,
@@ -103,6 +104,11 @@ def handle_train(
         )
         _log.warning("round %d: not training: %s", server_round, reason)
         return _status_reply(message, STATUS_INSUFFICIENT_DATA, reason, train=True)
+    spent = client_budget_exceeded(config, state)
+    if spent is not None:
+        # Checked before training: a round whose update may not be released spends nothing.
+        _log.warning("round %d: not training: %s", server_round, spent)
+        return _status_reply(message, STATUS_BUDGET_EXHAUSTED, spent, train=True)
     received = _received_base(message)
     model = _customer_model(config, state, received, customer)
     task = LocalTrainingTask(
@@ -292,6 +298,26 @@ def _privatize(
         releases,
     )
     return noised
+
+
+def client_budget_exceeded(config: FederationConfig, state: CustomerState) -> str | None:
+    """Say why the customer's next client-level DP release would exceed its budget, if it would.
+
+    Returns ``None`` when client-level DP is off, when ``dp-client-max-epsilon`` is 0 (no limit)
+    or when one more release keeps the client-level ε within the budget; otherwise the reason
+    the customer declines the round with.
+    """
+    settings = config.privacy
+    if not settings.client_level or settings.client_max_epsilon <= 0.0:
+        return None
+    releases = state.client_dp_releases + 1
+    after = client_level_epsilon(settings.client_noise, releases, settings.delta)
+    if after <= settings.client_max_epsilon:
+        return None
+    return (
+        f"client-level privacy budget: release {releases} would bring ε to {after:.4g} "
+        f"(δ={settings.delta:.3g}), above dp-client-max-epsilon = {settings.client_max_epsilon:g}"
+    )
 
 
 def _any_dp(config: FederationConfig) -> bool:

@@ -15,6 +15,9 @@ What this guarantees
   that of ``R`` such releases composed (PRV accountant, :func:`client_level_epsilon`). The handler
   keeps ``R`` and this ε in the customer's Context state (``client-dp``) and logs them; they are
   not sent. ``σ = 0`` clips without noise: no DP (ε infinite).
+* **Budget.** With ``dp-client-max-epsilon`` > 0 the train handler declines, before training,
+  a round whose release would take this ε above that budget (status
+  ``privacy-budget-exhausted``); ``0`` accounts and reports the ε without a limit.
 * **Everything the server does is post-processing** of the noised updates — reply screening,
   robust aggregation, FedAvg's weighting, FedAdam's server optimiser — so the guarantee holds for
   every strategy. The aggregate of ``n`` honest customers carries ``n`` independent noises (a
