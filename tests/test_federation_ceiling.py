@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import federation_ceiling
+from benchmarks import federation_ceiling, federation_pooled
 
 
 def _ceiling(name: str, converged: float, test_trained: float) -> dict[str, object]:
@@ -78,3 +78,37 @@ def test_benchmark_runs_on_a_small_real_segment(trace_root_or_skip: Path, tmp_pa
     (row,) = result["comparison"]["customers"]
     best = max(customer["converged"]["hit_ratio"], customer["test_trained"]["hit_ratio"])
     assert row["room_over_local"] == pytest.approx(round(100 * (best - 0.30), 2))
+
+
+def test_pooled_benchmark_refuses_zero_steps(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        federation_pooled.main(["--local-steps", "0"])
+    assert exc.value.code == 2
+    assert "--local-steps must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_pooled_benchmark_runs_on_small_real_segments(
+    trace_root_or_skip: Path, tmp_path: Path
+) -> None:
+    web07 = trace_root_or_skip / "cache2k" / "web07.trace.xz"
+    scenario = tmp_path / "two.toml"
+    scenario.write_text(
+        "[federation]\nnum-server-rounds = 1\n\n"
+        f'[[customer]]\nname = "early"\ntrace = "{web07}"\nmax_requests = 8000\n'
+        "segment = [0, 2]\n\n"
+        f'[[customer]]\nname = "late"\ntrace = "{web07}"\nmax_requests = 8000\n'
+        "segment = [1, 2]\n"
+    )
+    out = tmp_path / "pooled.json"
+    args = ["--scenario", str(scenario), "--rounds", "2", "--local-steps", "3"]
+    args += ["--personal-steps", "2", "--max-samples", "300", "--out", str(out)]
+    assert federation_pooled.main(args) == 0
+    result = json.loads(out.read_text())
+    assert [c["name"] for c in result["customers"]] == ["early", "late"]
+    for customer in result["customers"]:
+        for variant in federation_pooled.VARIANTS:
+            assert 0.0 < customer[variant] < 1.0
+    for variant in federation_pooled.VARIANTS:
+        expected = sum(c[variant] for c in result["customers"]) / 2
+        assert result["means"][variant] == pytest.approx(expected)
