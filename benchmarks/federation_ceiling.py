@@ -173,7 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(wanted) - set(names))
     if unknown:
         parser.error(f"no such customer in {scenario.name!r}: {', '.join(unknown)}")
-    report = json.loads(args.report.read_text()) if args.report is not None else None
+    report = None
+    if args.report is not None:
+        try:
+            report = json.loads(args.report.read_text())
+        except (OSError, ValueError) as exc:
+            parser.error(f"--report {args.report}: not a readable simulation report ({exc})")
 
     started = time.perf_counter()
     indices = [names.index(name) for name in wanted]

@@ -112,3 +112,13 @@ def test_pooled_benchmark_runs_on_small_real_segments(
     for variant in federation_pooled.VARIANTS:
         expected = sum(c[variant] for c in result["customers"]) / 2
         assert result["means"][variant] == pytest.approx(expected)
+
+
+def test_unreadable_report_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "report.json"
+    broken.write_text("{not json")
+    for path in (broken, tmp_path / "missing.json"):
+        with pytest.raises(SystemExit) as exc:
+            federation_ceiling.main(["--report", str(path)])
+        assert exc.value.code == 2
+        assert "not a readable simulation report" in capsys.readouterr().err
