@@ -34,9 +34,7 @@ Each customer is one task for a process pool of ``--workers`` processes, one tor
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import math
 import os
 import platform
 import sys
@@ -61,49 +59,38 @@ def _customer_ceiling(scenario_name: str, index: int, seed: int) -> dict[str, An
     """Train and evaluate every :data:`VARIANTS` model for customer ``index`` of the scenario."""
     import torch
 
-    from cache_core.replay.harness import resolve_capacity
-    from customer_models import KeyEncoder, ModelConfig, TrainConfig, evaluate_model, train_model
+    from benchmarks.scenario_customers import load_customer, score_on_test
+    from customer_models import ModelConfig, TrainConfig, train_model
     from simulations import load_scenario
 
     torch.set_num_threads(1)
     scenario = load_scenario(scenario_name)
-    spec = scenario.customers[index]
-    trace = scenario.customer_trace(index, len(scenario.customers))
-    cap = spec.capacity
-    capacity = resolve_capacity(int(cap) if cap >= 1 else cap, trace.unique_objects)
-    secret = hashlib.sha256(f"federation-ceiling-{spec.name}".encode()).digest()
-    encoder = KeyEncoder(secret)
-    fraction = spec.train_fraction
-    test_start = math.floor(max(fraction, 0.7) * len(trace))
-    evaluation_config = TrainConfig(train_fraction=fraction, degree=2, threads=1, seed=seed)
+    customer = load_customer(scenario, index, "federation-ceiling")
     out: dict[str, Any] = {
-        "name": spec.name,
-        "trace": spec.trace,
-        "requests": len(trace),
-        "capacity": capacity,
-        "train_fraction": fraction,
-        "test_start": test_start,
+        "name": customer.name,
+        "trace": scenario.customers[index].trace,
+        "requests": len(customer.trace),
+        "capacity": customer.capacity,
+        "train_fraction": customer.train_fraction,
+        "test_start": customer.test_start,
     }
+    defaults = TrainConfig()
     for label, train_fraction, validation_fraction in VARIANTS:
         started = time.perf_counter()
         train_config = TrainConfig(
-            train_fraction=fraction if train_fraction is None else train_fraction,
+            train_fraction=customer.train_fraction if train_fraction is None else train_fraction,
             validation_fraction=(
-                TrainConfig().validation_fraction
-                if validation_fraction is None
-                else validation_fraction
+                defaults.validation_fraction if validation_fraction is None else validation_fraction
             ),
             threads=1,
             seed=seed,
         )
         torch.manual_seed(seed)
-        model, report = train_model(trace, encoder, ModelConfig(), train_config)
-        evaluation = evaluate_model(
-            trace, capacity, model, encoder, evaluation_config, test_start=test_start
-        )
+        model, report = train_model(customer.trace, customer.encoder, ModelConfig(), train_config)
+        hit_ratio, prefetches = score_on_test(model, customer)
         out[label] = {
-            "hit_ratio": evaluation.hit_ratio,
-            "prefetches_per_request": evaluation.prefetches_per_request,
+            "hit_ratio": hit_ratio,
+            "prefetches_per_request": prefetches,
             "epochs": report.epochs,
             "best_epoch": report.best_epoch,
             "train_examples": report.train_examples,

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 import math
 import os
@@ -37,132 +36,124 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmarks.scenario_customers import ScenarioCustomer
+    from customer_models import AccessModel
+    from federation.client.customer_examples import CustomerExamples
 
 VARIANTS = ("local", "adapter_refit", "fine_tuned")
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class _Customer:
-    name: str
-    trace: Any
-    capacity: int
-    train_fraction: float
-    encoder: Any
-    examples: Any
+    """A scenario customer with its featurized training examples."""
+
+    customer: ScenarioCustomer
+    examples: CustomerExamples
 
 
 def _customers(scenario_name: str, max_samples: int, seed: int) -> list[_Customer]:
-    from cache_core.replay.harness import resolve_capacity
-    from customer_models import KeyEncoder, ModelConfig
+    from benchmarks.scenario_customers import load_customer
+    from customer_models import ModelConfig
     from federation.client.customer_examples import customer_examples
     from simulations import load_scenario
 
     scenario = load_scenario(scenario_name)
     out = []
-    for index, spec in enumerate(scenario.customers):
-        trace = scenario.customer_trace(index, len(scenario.customers))
-        cap = spec.capacity
-        encoder = KeyEncoder(hashlib.sha256(f"federation-pooled-{spec.name}".encode()).digest())
+    for index in range(len(scenario.customers)):
+        customer = load_customer(scenario, index, "federation-pooled")
         examples = customer_examples(
-            trace,
-            encoder,
+            customer.trace,
+            customer.encoder,
             ModelConfig(),
             max_samples=max_samples,
             seed=seed + index,
-            train_fraction=spec.train_fraction,
+            train_fraction=customer.train_fraction,
         )
-        capacity = resolve_capacity(int(cap) if cap >= 1 else cap, trace.unique_objects)
-        out.append(_Customer(spec.name, trace, capacity, spec.train_fraction, encoder, examples))
-        print(f"featurized {spec.name}", file=sys.stderr, flush=True)
+        out.append(_Customer(customer, examples))
+        print(f"featurized {customer.name}", file=sys.stderr, flush=True)
     return out
 
 
-def _train(model: Any, customer: _Customer, steps: int, seed: int, base: dict[str, Any]) -> None:
+def _train(
+    model: AccessModel, examples: CustomerExamples, steps: int, seed: int, base: dict[str, Any]
+) -> None:
+    from federation.app_config import FederationConfig
     from federation.client import PlainTrainer
     from federation.client.local_trainer import LocalTrainingTask
 
-    batch = 256
-    per_epoch = max(1, math.ceil(customer.examples.train_index.size / batch))
+    defaults = FederationConfig()
+    per_epoch = max(1, math.ceil(examples.train_index.size / defaults.batch_size))
     model.train()
     task = LocalTrainingTask(
         model=model,
-        data=customer.examples,
+        data=examples,
         global_base=base,
         server_round=1,
         epochs=max(1, math.ceil(steps / per_epoch)),
         max_steps=steps,
-        batch_size=batch,
-        learning_rate=3e-3,
+        batch_size=defaults.batch_size,
+        learning_rate=defaults.learning_rate,
         proximal_mu=0.0,
         seed=seed,
     )
     PlainTrainer().train(task)
 
 
-def _hit_ratio(model: Any, customer: _Customer) -> float:
-    from customer_models import TrainConfig, evaluate_model
-
-    model.eval()
-    fraction = customer.train_fraction
-    test_start = math.floor(max(fraction, 0.7) * len(customer.trace))
-    config = TrainConfig(train_fraction=fraction, degree=2, threads=1)
-    result = evaluate_model(
-        customer.trace, customer.capacity, model, customer.encoder, config, test_start=test_start
-    )
-    return float(result.hit_ratio)
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Federate without DP in-process, then evaluate every variant for every customer."""
     import torch
 
+    from benchmarks.scenario_customers import score_on_test
     from customer_models import AccessModel, ModelConfig
     from customer_models.adapter_fit import fit_adapter
+    from federation.app_config import FederationConfig
 
     torch.set_num_threads(1)
+    defaults = FederationConfig()
     customers = _customers(args.scenario, args.max_samples, args.seed)
     torch.manual_seed(args.seed)
     models = [AccessModel(ModelConfig()) for _ in customers]
     merged = models[0].base_state()
+    sizes = [c.examples.train_index.size for c in customers]
+    weights = [size / sum(sizes) for size in sizes]
     for server_round in range(args.rounds):
-        total = sum(c.examples.train_index.size for c in customers)
         sums = {k: torch.zeros_like(v) for k, v in merged.items()}
-        for index, (model, customer) in enumerate(zip(models, customers, strict=True)):
+        for index, (model, c, weight) in enumerate(zip(models, customers, weights, strict=True)):
             model.load_base_state(merged)
-            _train(model, customer, args.local_steps, 1000 * server_round + index, merged)
-            weight = customer.examples.train_index.size / total
+            _train(model, c.examples, args.local_steps, 1000 * server_round + index, merged)
             for name, tensor in model.base_state().items():
                 sums[name] += tensor * weight
         merged = sums
         print(f"round {server_round + 1}/{args.rounds} merged", file=sys.stderr, flush=True)
     rows: list[dict[str, Any]] = []
-    for index, (model, customer) in enumerate(zip(models, customers, strict=True)):
+    for index, (model, c) in enumerate(zip(models, customers, strict=True)):
         torch.manual_seed(args.seed + 7 + index)
         local = AccessModel(ModelConfig())
-        _train(local, customer, args.rounds * args.local_steps, 7 + index, {})
+        _train(local, c.examples, args.rounds * args.local_steps, 7 + index, {})
         model.load_base_state(merged)
         tuned = copy.deepcopy(model)
-        examples = customer.examples
         fit_adapter(
             model,
-            examples.examples,
-            examples.history,
-            examples.train_index,
+            c.examples.examples,
+            c.examples.history,
+            c.examples.train_index,
             steps=args.personal_steps,
-            batch_size=256,
-            learning_rate=3e-3,
+            batch_size=defaults.batch_size,
+            learning_rate=defaults.learning_rate,
             seed=11 + index,
         )
-        _train(tuned, customer, args.personal_steps, 13 + index, {})
+        _train(tuned, c.examples, args.personal_steps, 13 + index, {})
         figures = {
-            "local": _hit_ratio(local, customer),
-            "adapter_refit": _hit_ratio(model, customer),
-            "fine_tuned": _hit_ratio(tuned, customer),
+            "local": score_on_test(local, c.customer)[0],
+            "adapter_refit": score_on_test(model, c.customer)[0],
+            "fine_tuned": score_on_test(tuned, c.customer)[0],
         }
-        rows.append({"name": customer.name, **figures})
+        rows.append({"name": c.customer.name, **figures})
         print(
-            f"{customer.name}: " + ", ".join(f"{v} {100 * figures[v]:.2f}" for v in VARIANTS),
+            f"{c.customer.name}: " + ", ".join(f"{v} {100 * figures[v]:.2f}" for v in VARIANTS),
             file=sys.stderr,
             flush=True,
         )
@@ -172,12 +163,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (see the module docstring)."""
+    from federation.app_config import FederationConfig
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="default", help="scenario name or TOML path")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--local-steps", type=int, default=100)
     parser.add_argument("--personal-steps", type=int, default=100)
-    parser.add_argument("--max-samples", type=int, default=20_000)
+    parser.add_argument(
+        "--max-samples",
+        type=int,
+        default=FederationConfig().max_samples,
+        help="training examples per customer (default: the run config's max-samples)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--out", type=Path, default=Path("benchmarks/results/federation_pooled.json")
