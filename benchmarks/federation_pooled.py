@@ -9,7 +9,7 @@ An in-process FedAvg over a scenario's customers, the most federation could do f
 base: no DP noise, no clipping, no failures, every customer in every round. Each customer
 featurizes its training share as a simulated client does (``max-samples`` examples), keeps its
 own adapter, and trains the received base and its adapter for ``--local-steps`` steps a round
-(:class:`~federation.client.PlainTrainer`); the bases are averaged, weighted by examples.
+(:func:`~federation.client.train_for_steps`); the bases are averaged, weighted by examples.
 Afterwards, per customer:
 
 * ``local``: the same model trained from scratch on the customer's own examples for
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import os
 import platform
 import sys
@@ -77,29 +76,19 @@ def _customers(scenario_name: str, max_samples: int, seed: int) -> list[_Custome
     return out
 
 
-def _train(
-    model: AccessModel, examples: CustomerExamples, steps: int, seed: int, base: dict[str, Any]
-) -> None:
+def _train(model: AccessModel, examples: CustomerExamples, steps: int, seed: int) -> None:
     from federation.app_config import FederationConfig
-    from federation.client import PlainTrainer
-    from federation.client.local_trainer import LocalTrainingTask
+    from federation.client import train_for_steps
 
     defaults = FederationConfig()
-    per_epoch = max(1, math.ceil(examples.train_index.size / defaults.batch_size))
-    model.train()
-    task = LocalTrainingTask(
-        model=model,
-        data=examples,
-        global_base=base,
-        server_round=1,
-        epochs=max(1, math.ceil(steps / per_epoch)),
-        max_steps=steps,
+    train_for_steps(
+        model,
+        examples,
+        steps,
         batch_size=defaults.batch_size,
         learning_rate=defaults.learning_rate,
-        proximal_mu=0.0,
         seed=seed,
     )
-    PlainTrainer().train(task)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -123,7 +112,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sums = {k: torch.zeros_like(v) for k, v in merged.items()}
         for index, (model, c, weight) in enumerate(zip(models, customers, weights, strict=True)):
             model.load_base_state(merged)
-            _train(model, c.examples, args.local_steps, 1000 * server_round + index, merged)
+            _train(model, c.examples, args.local_steps, 1000 * server_round + index)
             for name, tensor in model.base_state().items():
                 sums[name] += tensor * weight
         merged = sums
@@ -132,7 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for index, (model, c) in enumerate(zip(models, customers, strict=True)):
         torch.manual_seed(args.seed + 7 + index)
         local = AccessModel(ModelConfig())
-        _train(local, c.examples, args.rounds * args.local_steps, 7 + index, {})
+        _train(local, c.examples, args.rounds * args.local_steps, 7 + index)
         model.load_base_state(merged)
         tuned = copy.deepcopy(model)
         fit_adapter(
@@ -145,7 +134,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             learning_rate=defaults.learning_rate,
             seed=11 + index,
         )
-        _train(tuned, c.examples, args.personal_steps, 13 + index, {})
+        _train(tuned, c.examples, args.personal_steps, 13 + index)
         figures = {
             "local": score_on_test(local, c.customer)[0],
             "adapter_refit": score_on_test(model, c.customer)[0],

@@ -43,7 +43,7 @@ from federation.client.local_trainer import (
     TrainingRefusedError,
 )
 from federation.client.message_handlers import handle_evaluate, handle_train
-from federation.client.plain_trainer import PlainTrainer
+from federation.client.plain_trainer import PlainTrainer, train_for_steps
 from federation.client.trainers import make_local_trainer
 from federation.client.update_privacy import client_level_epsilon, privatize_base
 
@@ -81,4 +81,5 @@ __all__ = [
     "make_data_source",
     "make_local_trainer",
     "privatize_base",
+    "train_for_steps",
 ]

@@ -63,7 +63,7 @@ from federation.client.customer_data import CustomerData, CustomerDataSource, cu
 from federation.client.customer_examples import CustomerExamples
 from federation.client.customer_state import CustomerState
 from federation.client.dp_trainer import DPSGDTrainer
-from federation.client.local_trainer import NO_DP_EPSILON, LocalTrainingTask
+from federation.client.local_trainer import NO_DP_EPSILON
 from federation.client.message_handlers import (
     _customer_model,
     _examples,
@@ -71,7 +71,7 @@ from federation.client.message_handlers import (
     _seed,
     client_budget_exceeded,
 )
-from federation.client.plain_trainer import PlainTrainer
+from federation.client.plain_trainer import train_for_steps
 from federation.client.trainers import make_local_trainer
 
 _log = logging.getLogger(__name__)
@@ -269,21 +269,14 @@ def _local_model(
     """Return a model trained from scratch on the customer's own examples only, without DP."""
     torch.manual_seed(_seed(config.seed, customer, -3))
     model = AccessModel(config.model)
-    per_epoch = max(1, math.ceil(examples.train_index.size / config.batch_size))
-    task = LocalTrainingTask(
-        model=model,
-        data=examples,
-        global_base={},
-        server_round=0,
-        epochs=max(1, math.ceil(steps / per_epoch)),
-        max_steps=steps,
+    train_for_steps(
+        model,
+        examples,
+        steps,
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
-        proximal_mu=0.0,
         seed=_seed(config.seed, customer, -3),
     )
-    if steps > 0 and examples.train_index.size > 0:
-        PlainTrainer().train(task)
     model.eval()
     return model
 

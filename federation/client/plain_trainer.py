@@ -7,7 +7,9 @@ import math
 import numpy as np
 import torch
 
+from customer_models import AccessModel
 from customer_models.training import multi_positive_loss
+from federation.client.customer_examples import CustomerExamples
 from federation.client.local_trainer import (
     NO_DP_EPSILON,
     LocalTrainingResult,
@@ -70,3 +72,36 @@ class PlainTrainer:
     def load_state_dict(self, state: TrainerState) -> None:
         """Accept any saved state (there is none to restore)."""
         del state
+
+
+def train_for_steps(
+    model: AccessModel,
+    examples: CustomerExamples,
+    steps: int,
+    *,
+    batch_size: int,
+    learning_rate: float,
+    seed: int,
+) -> LocalTrainingResult:
+    """Train ``model`` (base and adapter, no DP) for ``steps`` Adam steps on ``examples``, in place.
+
+    As many passes over the training examples are made as ``steps`` needs; no proximal term.
+    With no steps or no training examples the model is left as it is.
+    """
+    size = int(examples.train_index.size)
+    if steps <= 0 or size == 0:
+        return LocalTrainingResult(examples=size, steps=0, train_loss=math.nan)
+    per_epoch = max(1, math.ceil(size / batch_size))
+    task = LocalTrainingTask(
+        model=model,
+        data=examples,
+        global_base={},
+        server_round=0,
+        epochs=math.ceil(steps / per_epoch),
+        max_steps=steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        proximal_mu=0.0,
+        seed=seed,
+    )
+    return PlainTrainer().train(task)
